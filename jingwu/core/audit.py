@@ -1,0 +1,114 @@
+"""The append-only, hash-chained audit log.
+
+Each entry's hash covers its own fields and the previous entry's hash. Writers
+lock the single chain-head row, so the chain stays linear under concurrent
+writers; `verify()` walks the chain and names the first entry that does not fit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from jingwu.core import request_context
+from jingwu.core.models import AuditChainHead, AuditEntry, User
+
+GENESIS_HASH = "0" * 64
+
+_HASHED_FIELDS = ("at", "actor_id", "actor_username", "unit_code", "action", "object_type", "object_id",
+                  "purpose", "request_id", "client_addr", "outcome", "details", "prev_hash")
+
+
+def entry_digest(fields: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of the hashed fields."""
+    canonical = {name: fields[name] for name in _HASHED_FIELDS}
+    at = canonical["at"]
+    canonical["at"] = at.astimezone(timezone.UTC).isoformat(timespec="microseconds") if at else None
+    payload = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _actor_fields(actor: User | None) -> tuple[int | None, str]:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return None, ""
+    return actor.pk, actor.get_username()
+
+
+def record(*, actor: User | None, action: str, object_type: str = "", object_id: str | int = "",
+           purpose: str = "", outcome: str = "allowed", details: dict[str, Any] | None = None,
+           unit_code: str = "", request: Any = None) -> AuditEntry:
+    """Append one entry. Runs in its own savepoint so it can sit inside a service's transaction."""
+    ctx = request_context.current()
+    actor_id, username = _actor_fields(actor)
+    if not unit_code and actor is not None and getattr(actor, "home_unit_id", None):
+        unit_code = actor.home_unit.code if actor.home_unit else ""
+    fields: dict[str, Any] = {
+        "at": timezone.now(),
+        "actor_id": actor_id,
+        "actor_username": username,
+        "unit_code": unit_code,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "purpose": purpose[:500],
+        "request_id": ctx.request_id if ctx else "",
+        "client_addr": ctx.client_addr if ctx else "",
+        "outcome": outcome,
+        "details": json.loads(json.dumps(details or {}, default=str)),
+    }
+    with transaction.atomic():
+        head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+        fields["prev_hash"] = head.last_hash
+        fields["entry_hash"] = entry_digest(fields)
+        entry = AuditEntry.objects.create(**fields)
+        AuditChainHead.objects.filter(pk=1).update(last_entry_id=entry.pk, last_hash=entry.entry_hash,
+                                                   entries=head.entries + 1)
+    return entry
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    bad_entry_id: int | None = None
+    reason: str = ""
+
+
+def _walk(batch: int = 5000) -> Iterator[AuditEntry]:
+    last = 0
+    while True:
+        rows = list(AuditEntry.objects.filter(pk__gt=last).order_by("pk")[:batch])
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].pk
+
+
+def verify() -> VerifyResult:
+    """Walk the whole chain; the first entry whose hash or link is wrong is named."""
+    prev = GENESIS_HASH
+    checked = 0
+    last_id = 0
+    for entry in _walk():
+        fields = {name: getattr(entry, name) for name in _HASHED_FIELDS}
+        if entry.prev_hash != prev:
+            return VerifyResult(False, checked, entry.pk,
+                                "prev_hash does not match the previous entry (an entry before it was "
+                                "removed or altered)")
+        if entry_digest(fields) != entry.entry_hash:
+            return VerifyResult(False, checked, entry.pk, "content does not match its hash (entry altered)")
+        prev = entry.entry_hash
+        last_id = entry.pk
+        checked += 1
+    head = AuditChainHead.objects.filter(pk=1).first()
+    if head is not None and (head.last_hash != prev or head.entries != checked):
+        return VerifyResult(False, checked, head.last_entry_id,
+                            f"chain head names entry {head.last_entry_id} ({head.entries} entries) but the "
+                            f"table ends at entry {last_id} ({checked} entries): entries removed from the end")
+    return VerifyResult(True, checked)

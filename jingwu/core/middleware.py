@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from jingwu.core import request_context
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (kept from X-Request-ID when well-formed) and binds
+    it with the client address for the audit log."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        client = request.META.get("REMOTE_ADDR", "") or ""
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = request_context.bind(request_context.RequestContext(request_id, client))
+        try:
+            response = self.get_response(request)
+        finally:
+            request_context.unbind(token)
+        response["X-Request-ID"] = request_id
+        return response

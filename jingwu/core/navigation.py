@@ -1,0 +1,40 @@
+"""The portal's menu: each entry shows only to users whose roles allow its action.
+Later modules append their entries to NAV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from jingwu.core import access
+from jingwu.core.access import Action
+from jingwu.core.models import User
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    url_name: str
+    label: object
+    action: str
+
+
+NAV: list[NavEntry] = [
+    NavEntry("core:home", _("我的待办"), Action.PORTAL_USE),
+    NavEntry("core:purpose", _("查询事由"), Action.PERSON_READ),
+    NavEntry("core:audit", _("审计日志"), Action.AUDIT_READ),
+]
+
+
+def menu_for(user: User) -> list[dict[str, object]]:
+    items = []
+    for entry in NAV:
+        if not access.can(user, entry.action):
+            continue
+        try:
+            url = reverse(entry.url_name)
+        except NoReverseMatch:
+            continue
+        items.append({"url": url, "label": entry.label})
+    return items

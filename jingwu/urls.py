@@ -1,0 +1,11 @@
+from django.urls import include, path
+
+from jingwu.api import api
+from jingwu.core import views as core_views
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("api/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("jingwu.core.urls")),
+]
