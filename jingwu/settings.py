@@ -175,11 +175,11 @@ WHITENOISE_USE_FINDERS = True
 # --- components -----------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 NATS_URL = os.environ.get("NATS_URL", "")
+HUEY: dict[str, object] = {"name": "jingwu", "immediate": _env_bool("JINGWU_JOBS_IMMEDIATE", False)}
 if REDIS_URL:
-    HUEY = {"huey_class": "huey.RedisHuey", "name": "jingwu", "url": REDIS_URL}
+    HUEY.update(huey_class="huey.RedisHuey", url=REDIS_URL)
 else:
-    HUEY = {"huey_class": "huey.SqliteHuey", "name": "jingwu", "filename": str(VAR_DIR / "huey.sqlite3")}
-HUEY["immediate"] = _env_bool("JINGWU_JOBS_IMMEDIATE", False)
+    HUEY.update(huey_class="huey.SqliteHuey", filename=str(VAR_DIR / "huey.sqlite3"))
 
 LOGGING = {
     "version": 1,

@@ -32,7 +32,7 @@ class SessionAuth(NinjaSessionAuth):
             return None
         from jingwu.core import access
 
-        if access.needs_second_factor(user) and not user.is_verified():  # type: ignore[attr-defined]
+        if access.needs_second_factor(user) and not user.is_verified():
             return None
         return user
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from django.db import transaction
@@ -29,7 +30,7 @@ def entry_digest(fields: dict[str, Any]) -> str:
     """SHA-256 over the canonical JSON of the hashed fields."""
     canonical = {name: fields[name] for name in _HASHED_FIELDS}
     at = canonical["at"]
-    canonical["at"] = at.astimezone(timezone.UTC).isoformat(timespec="microseconds") if at else None
+    canonical["at"] = at.astimezone(UTC).isoformat(timespec="microseconds") if at else None
     payload = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
