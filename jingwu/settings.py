@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "huey.contrib.djhuey",
+    "ninja",  # serves the API docs page from its own static files (no CDN)
     "jingwu.core",
     "jingwu.records",
     "jingwu.synthetic",
