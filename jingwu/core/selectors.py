@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import reduce
+from typing import Any
+
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from jingwu.core import access
-from jingwu.core.models import AccessPurpose, User, WorkItem, WorkItemStatus
+from jingwu.core import access, audit
+from jingwu.core.models import AccessPurpose, AuditEntry, Unit, User, WorkItem, WorkItemStatus
 
 OPEN_STATUSES = (WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS)
 
@@ -41,3 +44,32 @@ def workitem_visible_to(actor: User, item: WorkItem) -> bool:
 def current_purpose(actor: User) -> AccessPurpose | None:
     return (AccessPurpose.objects.filter(user=actor, cleared_at__isnull=True, expires_at__gt=timezone.now())
             .order_by("-set_at").first())
+
+
+def user_for_sign_in(username: str) -> User | None:
+    """The account a sign-in attempt names (active or not), for lockout bookkeeping."""
+    return User.objects.filter(username=username).first()
+
+
+def audit_log(actor: User, *, actor_username: str = "", action: str = "", outcome: str = "",
+              request: Any = None) -> QuerySet[AuditEntry]:
+    """Audit entries of units within the actor's AUDIT_READ jurisdiction, newest first.
+
+    Entries without a unit (e.g. a sign-in attempt naming no known account) are seen only by
+    holders whose jurisdiction is a whole tree (a root unit). Reading the log is itself audited."""
+    access.check(actor, access.Action.AUDIT_READ, object_type="audit_log", request=request)
+    roots = access.jurisdictions(actor, access.Action.AUDIT_READ)
+    units = Unit.objects.filter(reduce(lambda a, b: a | b, (Q(path__startswith=r) for r in roots)))
+    where = Q(unit_code__in=units.values("code"))
+    if any(root.count("/") == 1 for root in roots):
+        where |= Q(unit_code="")
+    qs = AuditEntry.objects.filter(where)
+    if actor_username:
+        qs = qs.filter(actor_username=actor_username)
+    if action:
+        qs = qs.filter(action__startswith=action)
+    if outcome:
+        qs = qs.filter(outcome=outcome)
+    audit.record(actor=actor, action="audit.read", object_type="audit_log", request=request,
+                 details={"actor_username": actor_username, "action": action, "outcome": outcome})
+    return qs.order_by("-id")

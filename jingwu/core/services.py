@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from jingwu.core import access, audit
 from jingwu.core.models import (
@@ -85,10 +87,12 @@ def role_revoke(*, actor: User | None, user: User, role: str, unit: Unit) -> Non
 
 # --- sign-in bookkeeping ---------------------------------------------------
 
-def login_failed(*, user: User | None, username: str) -> None:
-    """Count a failed password; lock the account after too many in a row."""
+def login_failed(*, user: User | None, username: str, reason: str = "") -> None:
+    """Count a failed password (or second-factor code); lock the account after too many in a row."""
     with transaction.atomic():
         details: dict[str, object] = {"username": username}
+        if reason:
+            details["reason"] = reason
         if user is not None:
             locked = User.objects.select_for_update().get(pk=user.pk)
             locked.failed_logins += 1
@@ -111,17 +115,45 @@ def login_locked_attempt(*, user: User) -> None:
                  details={"reason": "account locked", "locked_until": user.locked_until})
 
 
+def totp_enrol_start(*, user: User) -> TOTPDevice:
+    """The TOTP device a user is setting up: their unconfirmed one, created (with a fresh secret) when missing."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("id").first()
+    if device is not None:
+        return device
+    with transaction.atomic():
+        device = TOTPDevice.objects.create(user=user, name="jingwu", confirmed=False)
+        audit.record(actor=user, action="auth.totp_enrol", object_type="totp_device", object_id=device.pk)
+    return device
+
+
+def totp_enrol_confirm(*, user: User, device: TOTPDevice, token: str) -> bool:
+    """Confirm a device being set up with a code from it; a wrong code is refused and audited."""
+    if device.user_id != user.pk or device.confirmed:
+        raise ServiceError("not a device being set up by this user", field="token")
+    with transaction.atomic():
+        locked = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+        ok = locked.verify_token(token)
+        if ok:
+            locked.confirmed = True
+            locked.save(update_fields=["confirmed"])
+        audit.record(actor=user, action="auth.totp_confirm", object_type="totp_device", object_id=device.pk,
+                     outcome="allowed" if ok else "denied")
+    if ok:
+        device.refresh_from_db()
+    return ok
+
+
 # --- stated purpose of access -----------------------------------------------
 
 def purpose_set(*, actor: User, text: str, ref_type: str = "", ref_id: str = "",
                 hours: int | None = None) -> AccessPurpose:
     text = text.strip()
     if len(text) < 4:
-        raise ServiceError("state the purpose in at least 4 characters", field="text")
+        raise ServiceError(_("事由至少需要 4 个字。"), field="text")
     if ref_type not in AccessPurpose.RefType.values:
-        raise ServiceError(f"unknown reference type {ref_type!r}", field="ref_type")
+        raise ServiceError(_("未知的关联类型。"), field="ref_type")
     if ref_type and not ref_id.strip():
-        raise ServiceError("a reference needs its number", field="ref_id")
+        raise ServiceError(_("请填写关联的案件、警情或任务编号。"), field="ref_id")
     now = timezone.now()
     with transaction.atomic():
         AccessPurpose.objects.filter(user=actor, cleared_at__isnull=True).update(cleared_at=now)
