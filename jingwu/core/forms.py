@@ -16,7 +16,7 @@ class AccessibleForm(forms.Form):
     """Marks fields that failed validation with aria-invalid and points them at their error text."""
 
     def add_error(self, field: str | None, error: Any) -> None:
-        super().add_error(field, error)  # type: ignore[arg-type]
+        super().add_error(field, error)
         for name in self.errors:
             if name in self.fields:
                 widget = self.fields[name].widget

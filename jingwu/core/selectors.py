@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import reduce
 from typing import Any
 
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from jingwu.core import access, audit
@@ -34,7 +34,7 @@ def inbox(actor: User, *, include_closed: bool = False) -> QuerySet[WorkItem]:
     now = timezone.now()
     return qs.annotate(
         overdue=Case(When(due_at__lt=now, then=Value(0)), default=Value(1), output_field=IntegerField())
-    ).order_by("overdue", "priority", "due_at", "id")
+    ).order_by("overdue", "priority", F("due_at").asc(nulls_last=True), "id")  # same order on SQLite and PostgreSQL
 
 
 def workitem_visible_to(actor: User, item: WorkItem) -> bool:

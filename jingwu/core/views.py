@@ -25,6 +25,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonR
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -48,9 +49,11 @@ INBOX_PAGE_SIZE = 50
 # --- the gate every portal page passes ----------------------------------------
 
 def _second_factor_pending(request: HttpRequest) -> bool:
+    """Signed in with a password, but the roles want a TOTP code that has not been given yet."""
     user = request.user
-    return bool(user.is_authenticated and access.needs_second_factor(user)  # type: ignore[arg-type]
-                and not user.is_verified())  # type: ignore[union-attr]
+    if not isinstance(user, User) or not access.needs_second_factor(user):
+        return False
+    return not user.is_verified()  # type: ignore[attr-defined]  # set by django_otp's OTPMiddleware
 
 
 def _second_factor_url(user: User) -> str:
@@ -115,9 +118,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def login(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
+    if isinstance(request.user, User):
         if _second_factor_pending(request):
-            return redirect(_second_factor_url(request.user))  # type: ignore[arg-type]
+            return redirect(_second_factor_url(request.user))
         return redirect(_safe_next(request, request.GET.get("next")))
     form = LoginForm(request.POST if request.method == "POST" else None)
     error = ""
@@ -193,8 +196,9 @@ def _qr_svg(data: str) -> str:
     image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     svg: str = image.to_string(encoding="unicode")
     # Title the image for screen readers; the secret is also printed as text beside it.
+    title = escape(_("动态验证码绑定二维码"))
     return svg.replace("<svg ", '<svg role="img" aria-labelledby="qr-title" ', 1).replace(
-        ">", f'><title id="qr-title">{_("动态验证码绑定二维码")}</title>', 1)
+        ">", f'><title id="qr-title">{title}</title>', 1)
 
 
 @login_not_required
