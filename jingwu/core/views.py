@@ -189,7 +189,7 @@ def login_otp(request: HttpRequest) -> HttpResponse:
             messages.error(request, _("用户名或密码错误，或账号已被暂时锁定。"))
             return redirect(settings.LOGIN_URL)
         form.add_error("token", _("验证码错误或已过期，请重新输入。"))
-    return render(request, "core/login_otp.html", {"form": form})
+    return render(request, "core/login_otp.html", {"form": form, "second_factor_pending": True})
 
 
 def _qr_svg(data: str) -> str:
@@ -220,7 +220,7 @@ def login_otp_setup(request: HttpRequest) -> HttpResponse:
         form.add_error("token", _("验证码错误或已过期，请重新输入。"))
     secret = base64.b32encode(device.bin_key).decode("ascii")
     return render(request, "core/login_otp_setup.html", {
-        "form": form, "qr_svg": _qr_svg(device.config_url),
+        "form": form, "qr_svg": _qr_svg(device.config_url), "second_factor_pending": True,
         "secret_groups": [secret[i:i + 4] for i in range(0, len(secret), 4)],
     })
 
