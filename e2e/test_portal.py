@@ -90,3 +90,10 @@ def test_switching_to_english(phone: Any, demo_officer: User) -> None:
     assert no_horizontal_scroll(phone)
     phone.get_by_role("button", name="中文").click()
     phone.get_by_role("heading", level=1, name="我的待办").wait_for()
+
+
+def test_api_docs_render_under_the_content_security_policy(phone: Any) -> None:
+    phone.goto("/api/docs")
+    phone.locator(".swagger-ui .info .title").filter(has_text="jingwu API").wait_for()
+    assert phone.locator(".opblock-summary-path").filter(has_text="/api/me").count() == 1
+    assert phone.console_errors == []
