@@ -84,7 +84,7 @@ def portal_view(action: str = Action.PORTAL_USE) -> Callable[[View], View]:
 
 
 def _shell(request: HttpRequest) -> dict[str, Any]:
-    """Header facts of the signed-in user: roles (labels) held at which units."""
+    """Header facts of the signed-in user: the labels of the roles they hold, and their unit."""
     user = request.user
     assert isinstance(user, User)
     roles = sorted(str(access.ROLES[role].label) if role in access.ROLES else role for role in access.roles_of(user))
