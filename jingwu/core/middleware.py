@@ -4,7 +4,10 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.middleware.locale import LocaleMiddleware
+from django.utils import translation
 
 from jingwu.core import request_context
 
@@ -30,3 +33,17 @@ class RequestContextMiddleware:
             request_context.unbind(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class CookieLocaleMiddleware(LocaleMiddleware):
+    """Simplified Chinese unless the user chose otherwise with the language switch.
+
+    Django's own middleware follows the browser's Accept-Language; a police portal
+    speaks the service's language by default, so only the switch's cookie counts."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+        supported = {code for code, _name in settings.LANGUAGES}
+        language = chosen if chosen in supported else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()

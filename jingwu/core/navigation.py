@@ -22,7 +22,7 @@ class NavEntry:
 
 NAV: list[NavEntry] = [
     NavEntry("core:home", _("我的待办"), Action.PORTAL_USE),
-    NavEntry("core:purpose", _("查询事由"), Action.PERSON_READ),
+    NavEntry("core:purpose", _("查询事由"), Action.PORTAL_USE),
     NavEntry("core:audit", _("审计日志"), Action.AUDIT_READ),
 ]
 

@@ -110,6 +110,10 @@ def login_succeeded(*, user: User, second_factor: bool) -> None:
         audit.record(actor=user, action="auth.login", details={"second_factor": second_factor})
 
 
+def logout_recorded(*, user: User) -> None:
+    audit.record(actor=user, action="auth.logout")
+
+
 def login_locked_attempt(*, user: User) -> None:
     audit.record(actor=user, action="auth.login", outcome="denied",
                  details={"reason": "account locked", "locked_until": user.locked_until})

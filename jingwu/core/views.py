@@ -228,6 +228,8 @@ def login_otp_setup(request: HttpRequest) -> HttpResponse:
 @login_not_required
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        services.logout_recorded(user=request.user)
     auth_logout(request)
     return redirect(settings.LOGIN_URL)
 
