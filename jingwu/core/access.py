@@ -134,8 +134,12 @@ def roles_of(actor: User) -> set[str]:
 
 def jurisdictions(actor: User, action: str) -> list[str]:
     """Unit paths under which the actor may take `action` (minimal set, no nesting)."""
+    deciding = action in DECIDING_ACTIONS
+    # The sworn check repeats the import-time guard at run time: that one is an
+    # `assert` (gone under -O) and the table can be patched; the rule cannot.
     paths = sorted({unit.jurisdiction_path for role, unit in _assignments(actor)
-                    if role in ROLES and action in ROLES[role].actions})
+                    if role in ROLES and action in ROLES[role].actions
+                    and not (deciding and not ROLES[role].sworn)})
     minimal: list[str] = []
     for p in paths:
         if not any(p.startswith(m) for m in minimal):

@@ -15,7 +15,9 @@ class BearerTokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         api_token = tokens.token_authenticate(token)
         if api_token is None:
-            audit.record(actor=None, action="api.auth", outcome="denied",
+            # The prefix (never the secret) says which token a client keeps using after revocation.
+            audit.record(actor=None, action="api.auth", outcome="denied", object_type="api_token",
+                         object_id=tokens.bearer_prefix(token),
                          details={"reason": "invalid, expired or revoked token", "path": request.path})
             return None
         request.user = api_token.user

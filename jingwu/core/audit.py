@@ -108,8 +108,21 @@ def verify() -> VerifyResult:
         last_id = entry.pk
         checked += 1
     head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and (head.last_hash != prev or head.entries != checked):
+    if head is None:
+        if checked:  # every write moves the head; entries without one mean it was removed
+            return VerifyResult(False, checked, last_id, "the chain head is missing, so removed entries at "
+                                                         "the end cannot be ruled out")
+        return VerifyResult(True, 0)
+    if head.last_hash != prev or head.entries != checked:
+        how = "removed from the end" if checked < head.entries else "written outside the audit log's writer"
         return VerifyResult(False, checked, head.last_entry_id,
                             f"chain head names entry {head.last_entry_id} ({head.entries} entries) but the "
-                            f"table ends at entry {last_id} ({checked} entries): entries removed from the end")
+                            f"table ends at entry {last_id} ({checked} entries): entries {how}")
     return VerifyResult(True, checked)
+
+
+def tail(n: int, *, actor: User | None = None, via: str = "cli") -> list[AuditEntry]:
+    """The last `n` entries, oldest first. Reading the log is itself recorded (after the read)."""
+    entries = list(AuditEntry.objects.order_by("-pk")[:n])[::-1]
+    record(actor=actor, action="audit.read", object_type="audit_log", details={"via": via, "tail": n})
+    return entries
