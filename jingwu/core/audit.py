@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -33,6 +35,36 @@ def entry_digest(fields: dict[str, Any]) -> str:
     canonical["at"] = at.astimezone(UTC).isoformat(timespec="microseconds") if at else None
     payload = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+_MAX_LENGTH = {f.name: f.max_length for f in AuditEntry._meta.concrete_fields if getattr(f, "max_length", None)}
+
+
+def _text(value: str) -> str:
+    # PostgreSQL refuses NUL in text and jsonb; the audit write must not be what breaks an action.
+    return value.replace("\x00", "\ufffd")
+
+
+def _as_stored(value: Any) -> Any:
+    """`details` in the form the database gives back, so the hash verifies on every backend.
+
+    jsonb keeps a number's value, not its spelling: 1e+20 comes back as 100000000000000000000
+    and -0.0 as 0.0; text cannot hold NUL, and NaN and infinities are not JSON."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value == 0:
+            return 0.0
+        if value.is_integer() and "e" in repr(value):
+            return int(Decimal(repr(value)))
+        return value
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(k): _as_stored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_stored(v) for v in value]
+    return value
 
 
 def _actor_fields(actor: User | None) -> tuple[int | None, str]:
@@ -57,12 +89,15 @@ def record(*, actor: User | None, action: str, object_type: str = "", object_id:
         "action": action,
         "object_type": object_type,
         "object_id": str(object_id),
-        "purpose": purpose[:500],
+        "purpose": purpose,
         "request_id": ctx.request_id if ctx else "",
         "client_addr": ctx.client_addr if ctx else "",
         "outcome": outcome,
-        "details": json.loads(json.dumps(details or {}, default=str)),
     }
+    for name, value in fields.items():
+        if isinstance(value, str):
+            fields[name] = _text(value)[:_MAX_LENGTH[name]]
+    fields["details"] = _as_stored(json.loads(json.dumps(details or {}, default=str)))
     with transaction.atomic():
         head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
         fields["prev_hash"] = head.last_hash

@@ -90,7 +90,7 @@ def test_role_by_position_by_action(role: str) -> None:
 
 def _covers(holder: Unit, target: Unit) -> bool:
     """Jurisdiction by walking parents (not by path prefix); a department works for the unit it sits in."""
-    root = holder.parent if holder.kind == "department" else holder
+    root = holder.parent if holder.kind == "department" and holder.parent else holder
     node: Unit | None = target
     while node is not None:
         if node.pk == root.pk:
