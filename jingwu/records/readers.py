@@ -117,8 +117,9 @@ class RowStream(Iterator[RawRow]):
         self.delimiter = delimiter
         self.sheet = sheet
 
-    def __iter__(self) -> RowStream:
-        return self
+    def __iter__(self) -> Iterator[RawRow]:
+        # The generator itself, so a for loop does not pay for __next__ on every row.
+        return self._rows
 
     def __next__(self) -> RawRow:
         return next(self._rows)
@@ -361,19 +362,17 @@ class _Lines:
             yield lineno, text
 
     def texts(self) -> Iterator[str]:
-        """Line texts for csv.reader, recording each in ``consumed``."""
+        """Line texts for csv.reader, recording each in ``consumed``: first the lines put
+        back in ``pending``, then the rest of the file.  Putting lines back always comes
+        with a fresh reader, so ``pending`` only needs draining at the start."""
         pending = self.pending
-        consumed = self.consumed
-        source = self._source
-        while True:
-            if pending:
-                item = pending.popleft()
-            else:
-                fresh = next(source, None)
-                if fresh is None:
-                    return
-                item = fresh
-            consumed.append(item)
+        record = self.consumed.append
+        while pending:
+            item = pending.popleft()
+            record(item)
+            yield item[1]
+        for item in self._source:
+            record(item)
             yield item[1]
 
     def numbered(self) -> Iterator[tuple[int, str, str | None]]:
@@ -505,7 +504,12 @@ class _CsvReader:
             reader = self._reader()
             try:
                 for cells in reader:
-                    first, last = consumed[0][0], consumed[-1][0]
+                    first = consumed[0][0]
+                    if len(cells) == width and cells[0] and not cells[0].isspace() and not lines.undecodable:
+                        consumed.clear()  # the common case: a well-formed row
+                        yield RawRow(first, dict(zip(header, cells, strict=True)))
+                        continue
+                    last = consumed[-1][0]
                     if not "".join(cells).strip():
                         consumed.clear()
                         lines.problem_between(first, last)
