@@ -37,7 +37,7 @@ class Command(BaseCommand):
 
 def _line(e: AuditEntry) -> str:
     at = timezone.localtime(e.at).strftime("%Y-%m-%d %H:%M:%S")
-    obj = f"{e.object_type}:{e.object_id}" if e.object_type or e.object_id else "-"
+    obj = ":".join(part for part in (e.object_type, e.object_id) if part) or "-"
     cells = [str(e.pk), at, e.outcome, e.action, e.actor_username or "-", e.unit_code or "-", obj,
              f"purpose={e.purpose!r}" if e.purpose else "", f"req={e.request_id}" if e.request_id else "",
              f"from={e.client_addr}" if e.client_addr else "",
