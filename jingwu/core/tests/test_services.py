@@ -172,7 +172,8 @@ def test_someone_elses_item_cannot_be_moved_and_the_attempt_is_audited(tree: Tre
 ])
 def test_purpose_validation(wang: User, kwargs: dict[str, str], field: str) -> None:
     with pytest.raises(services.ServiceError) as caught:
-        services.purpose_set(actor=wang, **kwargs)
+        services.purpose_set(actor=wang, text=kwargs["text"], ref_type=kwargs.get("ref_type", ""),
+                             ref_id=kwargs.get("ref_id", ""))
     assert caught.value.field == field
     assert AccessPurpose.objects.count() == 0
 
