@@ -216,7 +216,7 @@ def ftm_numbered_lines_to_rows(lines: Iterable[tuple[int, str, str | None]]) -> 
 
 def _entity_row(number: int, text: str, problem: str | None) -> RawRow | None:
     try:
-        data = json.loads(text)
+        data = json.loads(text.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         return _problem_row(number, {}, f"not valid JSON: {exc.msg} at column {exc.colno}", problem)
     if not isinstance(data, dict):

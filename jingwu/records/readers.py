@@ -250,17 +250,24 @@ def _detect_sample_encoding(sample: bytes, *, complete: bool) -> str:
     # Many NULs: UTF-16/32 without a BOM, which only charset-normalizer can tell.
     if sample.count(0) * 10 > len(sample):
         return _charset_normalizer_guess(sample) or "utf-8"
-    if _decodes(sample, "utf-8", complete=complete):
+    utf8_errors = _decoding_errors(sample, "utf-8", complete=complete)
+    if utf8_errors == 0:
         return "utf-8"
-    gb_text = _decode_or_none(sample, "gb18030", complete=complete)
-    if gb_text is not None:
+    gb_errors = _decoding_errors(sample, "gb18030", complete=complete)
+    if gb_errors == 0:
         # Big5 bytes also decode as GB18030, into rare characters; only then ask for a second opinion.
-        if _mostly_common_simplified(gb_text):
+        if _mostly_common_simplified(codecs.decode(sample, "gb18030", "replace")):
             return "gb18030"
         guess = _charset_normalizer_guess(sample)
         if guess is not None and guess in _TRADITIONAL_ENCODINGS and _decodes(sample, guess, complete=complete):
             return guess
         return "gb18030"
+    # A few corrupt bytes must not change the encoding of a whole file: when one of the two
+    # decodes nearly everything and the other clearly does worse, it wins, and the rows
+    # holding the bad bytes are marked when read.
+    fewest, encoding = min((utf8_errors, "utf-8"), (gb_errors, "gb18030"))
+    if fewest <= max(4, len(sample) // 100) and fewest * 10 <= max(utf8_errors, gb_errors):
+        return encoding
     return _charset_normalizer_guess(sample) or "utf-8"
 
 
@@ -274,6 +281,14 @@ def _decode_or_none(sample: bytes, encoding: str, *, complete: bool) -> str | No
 
 def _decodes(sample: bytes, encoding: str, *, complete: bool) -> bool:
     return _decode_or_none(sample, encoding, complete=complete) is not None
+
+
+def _decoding_errors(sample: bytes, encoding: str, *, complete: bool) -> int:
+    """How many undecodable byte runs the sample holds in ``encoding`` (0 = decodes)."""
+    if _decodes(sample, encoding, complete=complete):
+        return 0
+    replaced = codecs.getincrementaldecoder(encoding)("replace").decode(sample, final=complete)
+    return max(replaced.count("\ufffd"), 1)
 
 
 def _mostly_common_simplified(text: str) -> bool:
@@ -320,6 +335,20 @@ def _checked_encoding(encoding: str) -> str:
 
 # --------------------------------------------------------------------------- lines
 
+# U+FDD0 is a noncharacter, reserved by Unicode for a program's internal use: it cannot
+# come from a source file's text, so it marks where decoding replaced bytes.
+_SENTINEL: Final = "\ufdd0"
+_MARK_UNDECODABLE: Final = "jingwu-mark-undecodable"
+
+
+def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return "\ufffd" + _SENTINEL, error.end
+
+
+codecs.register_error(_MARK_UNDECODABLE, _mark_undecodable)
+
 
 class _Lines:
     """Numbered, decoded lines of a text file, read one at a time.
@@ -353,12 +382,13 @@ class _Lines:
             yield lineno, text
 
     def _decode_text(self, binary: IO[bytes], encoding: str) -> Iterator[tuple[int, str]]:
-        # UTF-16/32 cannot be split on b"\n"; a text wrapper replaces bad bytes with U+FFFD,
-        # and a line holding one is reported.
-        text_stream = io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline="")
+        # UTF-16/32 cannot be split on b"\n": a text wrapper decodes, and bad bytes come out
+        # as U+FFFD plus a sentinel, so a line with bad bytes is told from one holding a real U+FFFD.
+        text_stream = io.TextIOWrapper(binary, encoding=encoding, errors=_MARK_UNDECODABLE, newline="")
         for lineno, text in enumerate(text_stream, 1):
-            if "\ufffd" in text:
+            if _SENTINEL in text:
                 self.undecodable[lineno] = f"undecodable bytes on line {lineno} (not valid {encoding})"
+                text = text.replace(_SENTINEL, "")
             yield lineno, text
 
     def texts(self) -> Iterator[str]:
@@ -688,7 +718,7 @@ def _json_cell(value: object) -> str | None:
 
 def _json_line_row(lineno: int, text: str, problem: str | None) -> RawRow:
     try:
-        value = json.loads(text)
+        value = json.loads(text.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         reason = f"not valid JSON: {exc.msg} at column {exc.colno}"
         return RawRow(lineno, {}, f"{problem}; {reason}" if problem else reason)
