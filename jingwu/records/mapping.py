@@ -247,12 +247,13 @@ class Mapping:
 
     def check_header(self, header: Iterable[str]) -> None:
         """Raise MappingError listing every mapped column that the file does not have."""
-        present = set(header)
+        columns = list(header)
+        present = set(columns)
         missing = [column for column in self.columns if column not in present]
         if missing:
             listed = ", ".join(missing)
             raise MappingError(
-                f"columns missing from the file: {listed} (the file has {', '.join(sorted(present)) or 'no columns'})"
+                f"columns missing from the file: {listed} (the file has {', '.join(columns) or 'no columns'})"
             )
 
     @classmethod
