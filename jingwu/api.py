@@ -1,12 +1,17 @@
 """The HTTP API: django-ninja, OpenAPI at /api/docs and /api/openapi.json.
-Each app contributes a router; authentication is a session or a bearer token."""
+Each app contributes a router; authentication is a session or a bearer token.
+Refusals and bad input answer with a structured JSON error, never a 500 page."""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
 from jingwu.core.api import router as core_router
-from jingwu.core.api_auth import BearerTokenAuth, SessionAuth
+from jingwu.core.api_auth import BearerTokenAuth, ScopeDenied, SessionAuth
+from jingwu.core.purpose import PurposeRequired
+from jingwu.core.services import ServiceError
 
 api = NinjaAPI(
     title="jingwu API",
@@ -17,3 +22,19 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 api.add_router("/", core_router)
+
+
+@api.exception_handler(PermissionDenied)
+def permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    if isinstance(exc, PurposeRequired):
+        code = "purpose_required"
+    elif isinstance(exc, ScopeDenied):
+        code = "scope"
+    else:
+        code = "forbidden"
+    return api.create_response(request, {"detail": str(exc) or "forbidden", "code": code}, status=403)
+
+
+@api.exception_handler(ServiceError)
+def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc), "field": exc.field, "code": "invalid"}, status=400)

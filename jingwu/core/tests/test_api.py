@@ -70,7 +70,25 @@ def test_me_with_a_token_costs_a_fixed_number_of_queries(wang: User, client: Cli
 
 def test_a_user_without_portal_access_is_refused_not_an_error(client: Client) -> None:
     client.force_login(make_user("norole"))
-    assert client.get("/api/me").status_code == 403
+    response = client.get("/api/me")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "portal.use not permitted", "code": "forbidden"}
+
+
+def test_a_token_outside_its_scope_is_refused_with_json_and_audited(wang: User, client: Client) -> None:
+    from jingwu.core.models import AuditEntry
+
+    feed = tokens.token_create(actor=None, user=wang, scopes=["antifraud.signals"], days=1)
+    response = client.get("/api/me", HTTP_AUTHORIZATION=f"Bearer {feed.secret}")
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "this token's scopes ['antifraud.signals'] do not include 'read'", "code": "scope"}
+    last = AuditEntry.objects.order_by("-id").first()
+    assert last is not None
+    assert (last.action, last.outcome, last.actor_username, last.object_id, last.details["needed"]) == (
+        "api.scope", "denied", "wang", feed.token.prefix, "read")
+    everything = tokens.token_create(actor=None, user=wang, scopes=["*"], days=1)
+    assert client.get("/api/me", HTTP_AUTHORIZATION=f"Bearer {everything.secret}").status_code == 200
 
 
 def test_a_role_needing_a_second_factor_is_refused_until_it_is_passed(client: Client) -> None:
