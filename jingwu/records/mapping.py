@@ -36,6 +36,7 @@ __all__ = [
     "MappingError",
     "is_kind",
     "load_mapping",
+    "parse_mapping",
 ]
 
 Kind = Literal["person", "vehicle", "phone", "organization", "account", "place"]
@@ -382,7 +383,7 @@ def _parse_field(kind: Kind, name: str, value: object) -> FieldSpec:
     if isinstance(value, str):
         return FieldSpec(name, _column(where, value), field_type)
     if not isinstance(value, dict):
-        raise MappingError(f"{where}: must be a column name or a table with column = \"...\"")
+        raise MappingError(f'{where}: must be a column name or a table with column = "..."')
     unknown = sorted(set(value) - _FIELD_SPEC_KEYS)
     if unknown:
         raise MappingError(f"{where}.{unknown[0]}: unknown key (expected {', '.join(sorted(_FIELD_SPEC_KEYS))})")

@@ -364,8 +364,10 @@ class _Lines:
         self.undecodable: dict[int, str] = {}
         self.consumed: list[tuple[int, str]] = []
         self.pending: deque[tuple[int, str]] = deque()
-        self._source = self._decode_bytes(binary, encoding) if _ascii_compatible(encoding) else (
-            self._decode_text(binary, encoding)
+        self._source = (
+            self._decode_bytes(binary, encoding)
+            if _ascii_compatible(encoding)
+            else self._decode_text(binary, encoding)
         )
 
     def _decode_bytes(self, binary: IO[bytes], encoding: str) -> Iterator[tuple[int, str]]:

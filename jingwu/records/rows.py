@@ -315,9 +315,7 @@ def _resident_id(text: str, warnings: list[Issue]) -> str | None:
         raise _Invalid(*result.errors)
     warnings.extend(result.warnings)
     if result.upgraded_from_15:
-        warnings.append(
-            Issue("upgraded_from_15", f"legacy 15-digit ID {text.strip()} upgraded to {result.normalized}")
-        )
+        warnings.append(Issue("upgraded_from_15", f"legacy 15-digit ID {text.strip()} upgraded to {result.normalized}"))
     return result.normalized
 
 

@@ -67,47 +67,79 @@ owner_name = "所有人"
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('kind = "person"\nkey = "a"\n[fields]\nname = "a"\nnmae = "b"\n',
-         "fields.nmae: unknown field for kind person (expected one of name, former_name, id_number, birth_date, "
-         "sex, phone, address, division_code, household_id, relation_to_head)"),
-        ('kind = "person"\nkey = "a"\n[fields]\nname = "a"\nbirth_date = { column = "b", type = "datetime" }\n',
-         "fields.birth_date.type: unknown type 'datetime' (expected one of text, name, date, sex, number, "
-         "division_code, vin, resident_id, phone, plate, uscc, bank_card)"),
-        ('kind = "person"\nkey = "a"\n[fields]\nname = "a"\nbirth_date = { column = "b", type = "number" }\n',
-         "fields.birth_date.type: birth_date holds date, not number"),
-        ('kind = "person"\n[fields]\nname = "a"\n',
-         "key: missing — name the column (or list of columns) that identifies a record"),
-        ('kind = "person"\nkey = []\n[fields]\nname = "a"\n',
-         "key: must be a column name or a non-empty list of column names"),
+        (
+            'kind = "person"\nkey = "a"\n[fields]\nname = "a"\nnmae = "b"\n',
+            "fields.nmae: unknown field for kind person (expected one of name, former_name, id_number, birth_date, "
+            "sex, phone, address, division_code, household_id, relation_to_head)",
+        ),
+        (
+            'kind = "person"\nkey = "a"\n[fields]\nname = "a"\nbirth_date = { column = "b", type = "datetime" }\n',
+            "fields.birth_date.type: unknown type 'datetime' (expected one of text, name, date, sex, number, "
+            "division_code, vin, resident_id, phone, plate, uscc, bank_card)",
+        ),
+        (
+            'kind = "person"\nkey = "a"\n[fields]\nname = "a"\nbirth_date = { column = "b", type = "number" }\n',
+            "fields.birth_date.type: birth_date holds date, not number",
+        ),
+        (
+            'kind = "person"\n[fields]\nname = "a"\n',
+            "key: missing — name the column (or list of columns) that identifies a record",
+        ),
+        (
+            'kind = "person"\nkey = []\n[fields]\nname = "a"\n',
+            "key: must be a column name or a non-empty list of column names",
+        ),
         ('kind = "person"\nkey = ["a", ""]\n[fields]\nname = "a"\n', "key[1]: must be a non-empty column name"),
         ('kind = "person"\nkey = ["a", "a"]\n[fields]\nname = "a"\n', "key: a column is listed twice"),
-        ('key = "a"\n[fields]\nname = "a"\n',
-         "kind: missing (one of person, vehicle, phone, organization, account, place)"),
-        ('kind = "people"\nkey = "a"\n[fields]\nname = "a"\n',
-         "kind: unknown kind 'people' (expected one of person, vehicle, phone, organization, account, place)"),
+        (
+            'key = "a"\n[fields]\nname = "a"\n',
+            "kind: missing (one of person, vehicle, phone, organization, account, place)",
+        ),
+        (
+            'kind = "people"\nkey = "a"\n[fields]\nname = "a"\n',
+            "kind: unknown kind 'people' (expected one of person, vehicle, phone, organization, account, place)",
+        ),
         ('kind = "person"\nkey = "a"\n', "fields: missing (a [fields] table mapping our fields to columns)"),
         ('kind = "person"\nkey = "a"\nfields = "a"\n', "fields: must be a table of field = column"),
         ('kind = "person"\nkey = "a"\n[fields]\nid_number = "a"\n', "fields: a person mapping needs name"),
         ('kind = "vehicle"\nkey = "a"\n[fields]\nowner_name = "a"\n', "fields: a vehicle mapping needs plate"),
-        ('kind = "person"\nkey = "a"\n[fields]\nname = "a"\naddress = { column = "b", formats = ["%Y"] }\n',
-         "fields.address.formats: only date fields take formats (address holds text)"),
-        ('kind = "person"\nkey = "a"\n[fields]\nname = "a"\nbirth_date = { column = "b", formats = ["%Y%q%d"] }\n',
-         "fields.birth_date.formats[0]: %q in '%Y%q%d' is not a date directive"),
-        ('kind = "person"\nkey = "a"\n[fields]\nname = "a"\nbirth_date = { column = "b", formats = ["%d.%m"] }\n',
-         "fields.birth_date.formats[0]: '%d.%m' must contain a year (%Y or %y) and a month (%m or %b)"),
-        ('kind = "person"\nkey = "a"\n[fields]\nname = "a"\nsex = { column = "b", values = { "男" = "Male" } }\n',
-         "fields.sex.values.男: 'Male' is not M or F"),
-        ('kind = "person"\nkey = "a"\n[fields]\nname = "a"\nsex = { column = "b", default = "M" }\n',
-         "fields.sex.default: unknown key (expected column, formats, type, values)"),
-        ('kind = "person"\nkey = "a"\n[fields]\nname = "a"\nsex = { values = { "1" = "M" } }\n',
-         "fields.sex.column: missing"),
-        ('kind = "person"\nkey = "a"\n[fields]\nname = "a"\nsex = 3\n',
-         'fields.sex: must be a column name or a table with column = "..."'),
+        (
+            'kind = "person"\nkey = "a"\n[fields]\nname = "a"\naddress = { column = "b", formats = ["%Y"] }\n',
+            "fields.address.formats: only date fields take formats (address holds text)",
+        ),
+        (
+            'kind = "person"\nkey = "a"\n[fields]\nname = "a"\nbirth_date = { column = "b", formats = ["%Y%q%d"] }\n',
+            "fields.birth_date.formats[0]: %q in '%Y%q%d' is not a date directive",
+        ),
+        (
+            'kind = "person"\nkey = "a"\n[fields]\nname = "a"\nbirth_date = { column = "b", formats = ["%d.%m"] }\n',
+            "fields.birth_date.formats[0]: '%d.%m' must contain a year (%Y or %y) and a month (%m or %b)",
+        ),
+        (
+            'kind = "person"\nkey = "a"\n[fields]\nname = "a"\nsex = { column = "b", values = { "男" = "Male" } }\n',
+            "fields.sex.values.男: 'Male' is not M or F",
+        ),
+        (
+            'kind = "person"\nkey = "a"\n[fields]\nname = "a"\nsex = { column = "b", default = "M" }\n',
+            "fields.sex.default: unknown key (expected column, formats, type, values)",
+        ),
+        (
+            'kind = "person"\nkey = "a"\n[fields]\nname = "a"\nsex = { values = { "1" = "M" } }\n',
+            "fields.sex.column: missing",
+        ),
+        (
+            'kind = "person"\nkey = "a"\n[fields]\nname = "a"\nsex = 3\n',
+            'fields.sex: must be a column name or a table with column = "..."',
+        ),
         ('kind = "person"\nkey = "a"\n[fields]\nname = "  "\n', "fields.name: must be a non-empty column name"),
-        ('kind = "person"\nkey = "a"\n[fields]\nname = "a"\nformer_name = "a"\n',
-         "fields: column 'a' is mapped to more than one field"),
-        ('kind = "person"\nkey = "a"\nsource = "hukou"\n[fields]\nname = "a"\n',
-         "source: unknown key (a mapping has description, fields, key, kind)"),
+        (
+            'kind = "person"\nkey = "a"\n[fields]\nname = "a"\nformer_name = "a"\n',
+            "fields: column 'a' is mapped to more than one field",
+        ),
+        (
+            'kind = "person"\nkey = "a"\nsource = "hukou"\n[fields]\nname = "a"\n',
+            "source: unknown key (a mapping has description, fields, key, kind)",
+        ),
         ('kind = "person"\nkey = "a"\n[fields\n', None),
     ],
 )
@@ -171,18 +203,43 @@ def test_default_mapping_prefers_our_field_names_and_an_id_column() -> None:
 @pytest.mark.parametrize(
     ("kind", "header", "key", "fields"),
     [
-        ("vehicle", ["号牌号码", "所有人", "身份证号", "车辆识别代号", "车身颜色"], "号牌号码",
-         {"plate": "号牌号码", "owner_name": "所有人", "owner_id_number": "身份证号", "vin": "车辆识别代号",
-          "color": "车身颜色"}),
+        (
+            "vehicle",
+            ["号牌号码", "所有人", "身份证号", "车辆识别代号", "车身颜色"],
+            "号牌号码",
+            {
+                "plate": "号牌号码",
+                "owner_name": "所有人",
+                "owner_id_number": "身份证号",
+                "vin": "车辆识别代号",
+                "color": "车身颜色",
+            },
+        ),
         ("vehicle", ["车牌号", "姓名"], "车牌号", {"plate": "车牌号", "owner_name": "姓名"}),
-        ("phone", ["手机号", "机主姓名", "证件号码", "运营商"], "手机号",
-         {"phone": "手机号", "subscriber_name": "机主姓名", "subscriber_id_number": "证件号码", "carrier": "运营商"}),
-        ("organization", ["企业名称", "统一社会信用代码", "法定代表人", "住所"], "统一社会信用代码",
-         {"name": "企业名称", "uscc": "统一社会信用代码", "legal_rep_name": "法定代表人", "address": "住所"}),
-        ("account", ["卡号", "开户行", "户名"], "卡号",
-         {"account_number": "卡号", "bank": "开户行", "holder_name": "户名"}),
-        ("place", ["场所名称", "地址", "经度", "纬度"], "地址",
-         {"name": "场所名称", "address": "地址", "lon": "经度", "lat": "纬度"}),
+        (
+            "phone",
+            ["手机号", "机主姓名", "证件号码", "运营商"],
+            "手机号",
+            {"phone": "手机号", "subscriber_name": "机主姓名", "subscriber_id_number": "证件号码", "carrier": "运营商"},
+        ),
+        (
+            "organization",
+            ["企业名称", "统一社会信用代码", "法定代表人", "住所"],
+            "统一社会信用代码",
+            {"name": "企业名称", "uscc": "统一社会信用代码", "legal_rep_name": "法定代表人", "address": "住所"},
+        ),
+        (
+            "account",
+            ["卡号", "开户行", "户名"],
+            "卡号",
+            {"account_number": "卡号", "bank": "开户行", "holder_name": "户名"},
+        ),
+        (
+            "place",
+            ["场所名称", "地址", "经度", "纬度"],
+            "地址",
+            {"name": "场所名称", "address": "地址", "lon": "经度", "lat": "纬度"},
+        ),
     ],
 )
 def test_default_mapping_per_kind(kind: str, header: list[str], key: str, fields: dict[str, str]) -> None:

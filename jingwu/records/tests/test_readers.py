@@ -73,10 +73,14 @@ def test_each_encoding_is_detected_and_read(tmp_path: Path, encoding: str, detec
         assert stream.header == ("姓名", "证件号码", "住址")
         assert stream.delimiter == ","
         rows = list(stream)
-    expected = PEOPLE_ROWS if encoding != "gb2312" else [
-        *PEOPLE_ROWS[:2],
-        RawRow(4, {"姓名": "李哲", "证件号码": "110105194912310021", "住址": "北京市"}),
-    ]
+    expected = (
+        PEOPLE_ROWS
+        if encoding != "gb2312"
+        else [
+            *PEOPLE_ROWS[:2],
+            RawRow(4, {"姓名": "李哲", "证件号码": "110105194912310021", "住址": "北京市"}),
+        ]
+    )
     assert rows == expected
 
 
