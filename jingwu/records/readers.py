@@ -197,7 +197,7 @@ def detect_encoding(path: str | Path) -> str:
     return _detect_sample_encoding(sample, complete=complete)
 
 
-def count_rows(path: str | Path, *, format: str | None = None) -> int:
+def count_rows(path: str | Path, *, format: str | None = None, sheet: str | int | None = None) -> int:
     """About how many data rows a file holds, for progress bars: newlines for text files
     (quoted line breaks and blank lines make it approximate), the sheet height for
     spreadsheets."""
@@ -207,7 +207,10 @@ def count_rows(path: str | Path, *, format: str | None = None) -> int:
         from python_calamine import CalamineWorkbook
 
         with CalamineWorkbook.from_path(str(path)) as workbook:
-            return max(workbook.get_sheet_by_index(0).height - 1, 0)
+            chosen = (
+                workbook.get_sheet_by_name(sheet) if isinstance(sheet, str) else workbook.get_sheet_by_index(sheet or 0)
+            )
+            return max(chosen.height - 1, 0)
     lines = 0
     last = b""
     with path.open("rb") as handle:
@@ -365,9 +368,7 @@ class _Lines:
         self.consumed: list[tuple[int, str]] = []
         self.pending: deque[tuple[int, str]] = deque()
         self._source = (
-            self._decode_bytes(binary, encoding)
-            if _ascii_compatible(encoding)
-            else self._decode_text(binary, encoding)
+            self._decode_bytes(binary, encoding) if _ascii_compatible(encoding) else self._decode_text(binary, encoding)
         )
 
     def _decode_bytes(self, binary: IO[bytes], encoding: str) -> Iterator[tuple[int, str]]:
@@ -507,9 +508,9 @@ class _CsvReader:
         try:
             for cells in self._reader():
                 if "".join(cells).strip():
-                    first_line = self.lines.consumed[0][0]
+                    last_line = self.lines.consumed[-1][0]
                     self.lines.consumed.clear()
-                    problem = self.lines.problem_between(1, first_line)
+                    problem = self.lines.problem_between(1, last_line)
                     if problem:
                         raise ReaderError(f"{path.name}: the header cannot be decoded: {problem}")
                     return _unique_header(cells)

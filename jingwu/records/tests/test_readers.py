@@ -509,7 +509,9 @@ def test_count_rows(tmp_path: Path) -> None:
     assert count_rows(write(tmp_path, "a.csv", PEOPLE)) == 3
     assert count_rows(write(tmp_path, "b.csv", PEOPLE.rstrip("\n"))) == 3
     assert count_rows(write(tmp_path, "c.jsonl", '{"a": 1}\n{"a": 2}')) == 2
-    assert count_rows(make_workbook(tmp_path)) == 4  # the blank sheet row counts: approximate
+    workbook = make_workbook(tmp_path)
+    assert count_rows(workbook) == 4  # the blank sheet row counts: approximate
+    assert count_rows(workbook, sheet="车辆") == 3
     assert count_rows(write(tmp_path, "empty.csv", b"")) == 0
 
 
