@@ -188,6 +188,9 @@ def constrained_components(
         elif j.verdict == "confirmed":
             confirmed.append((min(a, b), max(a, b)))
 
+    # Each existing cluster is anchored at its smallest member; the component holding the
+    # anchor keeps the cluster's id, so a detached member never shares it.
+    anchors: dict[int, str] = {}
     if seeds:
         by_seed: dict[str, list[int]] = defaultdict(list)
         for u, cluster in seeds.items():
@@ -196,6 +199,7 @@ def constrained_components(
                 by_seed[cluster].append(i)
         for cluster in sorted(by_seed):
             members = sorted(by_seed[cluster], key=uids.__getitem__)
+            anchors[members[0]] = cluster
             for m in members[1:]:
                 # Existing clusters stay whole whatever their IDs say (an analyst may have
                 # confirmed them); only a rejection, which is an analyst's split, detaches.
@@ -220,7 +224,7 @@ def constrained_components(
     best: dict[int, str] = {}
     for i, u in enumerate(uids):
         root = uf.find(i)
-        seed = seeds.get(u) if seeds else None
+        seed = anchors.get(i)
         # Seed cluster ids outrank unique_ids so an existing entity keeps its id.
         candidate = "0" + seed if seed is not None else "1" + u
         current = best.get(root)

@@ -496,7 +496,7 @@ class ReviewPair:
     probability: float | None  # after the ID rules
     model_probability: float | None  # Splink's, before them
     # "uncertain": in [review_low, accept); "unsure": judged unsure earlier;
-    # "blocked:rejected" / "blocked:different_id": strong, but would break a constraint.
+    # "blocked:different_id": strong, but would put two ID numbers in one entity.
     reason: str
     # comparison → level label, e.g. {"name": "same pinyin", "phone_e164": "same", ...}
     explanation: dict[str, str]
@@ -614,9 +614,7 @@ def _finish(
     # Judged pairs never link on the model's word: confirmed ones link as judgements,
     # rejected ones are constraints, unsure ones wait in the queue.
     edges = [(a, b, p) for a, b, p in zip(lefts, rights, probs, strict=True) if (a, b) not in verdicts]
-    comps = constrained_components(
-        uids, edges, accept=config.accept, id_of=id_of, judgements=judgements, seeds=seeds
-    )
+    comps = constrained_components(uids, edges, accept=config.accept, id_of=id_of, judgements=judgements, seeds=seeds)
     cluster_of = comps.cluster_of
 
     labels = _level_labels(model.settings)
@@ -644,8 +642,10 @@ def _finish(
     blocked: BlockedEdge
     for blocked in comps.blocked:
         key = (blocked.uid_a, blocked.uid_b)
-        if key not in seen and cluster_of[key[0]] != cluster_of[key[1]]:
-            queue.append(review(*key, f"blocked:{blocked.reason}"))
+        # An edge blocked by a rejection needs no review: the analyst already said the
+        # record is not that entity's person.  Two ID numbers may be a data error: review.
+        if blocked.reason == "different_id" and key not in seen and cluster_of[key[0]] != cluster_of[key[1]]:
+            queue.append(review(*key, "blocked:different_id"))
             seen.add(key)
     for a, b, p in edges:
         if config.review_low <= p < config.accept and (a, b) not in seen and cluster_of[a] != cluster_of[b]:

@@ -54,7 +54,7 @@ P: dict[str, tuple[str, str, str, str, int, str | None]] = {
 
 
 def pid(person: str) -> str:
-    name, _, birth, code, seq, _ = P[person]
+    _, _, birth, code, seq, _ = P[person]
     return id18(code, birth, seq)
 
 
