@@ -34,7 +34,8 @@ class SourceRecord(models.Model):
     """One record as a source system sent it. Never edited in place: a new version
     supersedes the old one and the history stays."""
 
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="records")
+    # No index of its own: the (source, source_key) index below starts with it.
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="records", db_index=False)
     source_key = models.CharField(max_length=100)
     kind = models.CharField(max_length=16)  # person, phone, vehicle, organization, account, place
     payload = models.JSONField()
@@ -43,10 +44,18 @@ class SourceRecord(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     # The unit whose jurisdiction the record falls in (for access scoping).
     unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Indexed only where set (see Meta): almost every row is a current version, and a
+    # full index of NULLs would cost every bulk insert for nothing.
+    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                      db_index=False)
 
     class Meta:
-        indexes = [models.Index(fields=["source", "source_key"]), models.Index(fields=["kind"])]
+        indexes = [
+            models.Index(fields=["source", "source_key"]),
+            models.Index(fields=["kind"]),
+            models.Index(fields=["superseded_by"], condition=models.Q(superseded_by__isnull=False),
+                         name="records_superseded_by_set"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["source", "source_key"], condition=models.Q(superseded_by=None),
                                     name="one_current_version_per_source_key"),

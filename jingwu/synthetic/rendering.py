@@ -1,0 +1,162 @@
+"""Generated people → database rows and ground-truth lines.
+
+This runs in the worker processes of a seed run, so it imports no Django: it is given
+the database ids it needs (sources, batches, grid units) and the form the writer wants
+(parameter tuples for SQLite's executemany, COPY text for PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from jingwu.synthetic.people import SOURCE_KINDS, Household, PeopleGenerator, Person
+from jingwu.synthetic.province import ProvinceLayout, province_layout
+
+RowForm = Literal["rows", "copy", "none"]
+# The columns a writer fills, in this order.
+RECORD_COLUMNS: Final = ("source_id", "source_key", "kind", "payload", "content_hash", "batch_id", "unit_id",
+                         "received_at")
+# Level 1: the file is written once per run and read as a stream; speed beats size.
+GROUND_TRUTH_GZIP_LEVEL: Final = 1
+
+_CANONICAL_JSON: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def canonical_json(payload: dict[str, Any]) -> str:
+    return _CANONICAL_JSON.encode(payload)
+
+
+def payload_hash(canonical: str) -> str:
+    """content_hash of a SourceRecord: SHA-256 of the canonical payload JSON."""
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoreTargets:
+    """What a row needs from the database, resolved once per run."""
+
+    source_ids: dict[str, int]
+    batch_ids: dict[str, int]
+    grid_unit_ids: tuple[int, ...]  # by ProvinceLayout.grids index
+    received_at: str  # already in the database's text form
+    form: RowForm
+
+
+@dataclass(frozen=True, slots=True)
+class BlockTask:
+    """One block to render: people [ground_truth_from, stop) go to the ground truth,
+    people [store_from, stop) also to the database."""
+
+    block: int
+    households: list[Household]
+    ground_truth_from: int
+    store_from: int
+    stop: int
+
+
+@dataclass(slots=True)
+class RenderedChunk:
+    first_block: int
+    stop: int  # people below this number are done once the chunk is written
+    stored_people: int = 0
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    copy_data: bytes = b""
+    ground_truth: bytes = b""  # one gzip member
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def ground_truth_record(person: Person, layout: ProvinceLayout) -> dict[str, Any]:
+    """The true attributes of a person and the source records that are theirs."""
+    town = layout.townships[person.township]
+    return {
+        "person": person.number,
+        "name": person.name,
+        "sex": person.sex,
+        "birth_date": person.birth.isoformat(),
+        "id_number": person.id_number,
+        "household_id": person.household_id,
+        "relation": person.relation,
+        "address": person.address,
+        "division_code": town.code,
+        "county_code": town.county_code,
+        "city_code": town.city_code,
+        "grid": layout.grids[person.grid].code,
+        "location": list(person.location),
+        "phones": person.phones,
+        "plates": person.plates,
+        "accounts": person.accounts,
+        "organisations": person.organisations,
+        "records": [[r.source, r.key, list(r.noise)] for r in person.records],
+    }
+
+
+def _source_and_key(row: tuple[Any, ...]) -> tuple[int, str]:
+    return row[0], row[1]
+
+
+def _copy_escape(text: str) -> str:
+    # COPY text format: backslash starts an escape; JSON output never holds raw tabs or newlines.
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+class ChunkRenderer:
+    def __init__(self, seed: int, cities: int, targets: StoreTargets) -> None:
+        self.layout = province_layout(cities)
+        self.generator = PeopleGenerator(seed, cities, self.layout)
+        self.targets = targets
+
+    def render(self, tasks: list[BlockTask]) -> RenderedChunk:
+        targets = self.targets
+        chunk = RenderedChunk(first_block=tasks[0].block, stop=tasks[-1].stop)
+        lines: list[str] = []
+        rows: list[tuple[Any, ...]] = []
+        for task in tasks:
+            people = self.generator.block(task.block, task.households)
+            for person in people:
+                if person.number < task.ground_truth_from or person.number >= task.stop:
+                    continue
+                lines.append(_CANONICAL_JSON.encode(ground_truth_record(person, self.layout)))
+                if person.number < task.store_from or targets.form == "none":
+                    continue
+                chunk.stored_people += 1
+                for record in person.records:
+                    payload = canonical_json(record.payload)
+                    row = (targets.source_ids[record.source], record.key, SOURCE_KINDS[record.source], payload,
+                           payload_hash(payload), targets.batch_ids[record.source],
+                           targets.grid_unit_ids[record.grid], targets.received_at)
+                    chunk.counts[record.source] += 1
+                    rows.append(row)
+        # Key order, not person order: neighbouring rows (and database ids) then say
+        # nothing about who is who, and each index is appended to rather than split.
+        rows.sort(key=_source_and_key)
+        if targets.form == "rows":
+            chunk.rows = rows
+        elif rows:
+            chunk.copy_data = "".join(
+                "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n" % (  # noqa: UP031 - the fastest way here
+                    r[0], r[1], r[2], _copy_escape(r[3]), r[4], r[5], r[6], r[7]) for r in rows).encode("utf-8")
+        if lines:
+            lines.append("")
+            chunk.ground_truth = gzip.compress("\n".join(lines).encode("utf-8"), compresslevel=GROUND_TRUTH_GZIP_LEVEL,
+                                               mtime=0)
+        return chunk
+
+
+# --- worker-process entry points (multiprocessing needs module-level functions) ----------
+
+_worker: ChunkRenderer | None = None
+
+
+def worker_init(seed: int, cities: int, targets: StoreTargets) -> None:
+    global _worker
+    _worker = ChunkRenderer(seed, cities, targets)
+
+
+def worker_render(tasks: list[BlockTask]) -> RenderedChunk:
+    assert _worker is not None, "worker_init did not run"
+    return _worker.render(tasks)
