@@ -19,7 +19,7 @@ from jingwu.records.linkage import (
     split_judgements,
     train_model,
 )
-from jingwu.records.linkage.tests.fixture import fixture, id15, partition, pid
+from jingwu.records.linkage.tests.fixture import broken, fixture, id15, partition, pid
 
 CONFIG = LinkageConfig(training="fixed")
 
@@ -59,8 +59,10 @@ def test_prepare_normalises_every_field(data: tuple[list[dict[str, Any]], dict[s
     # 15-digit IDs are upgraded before anything compares them.
     assert rows["hotel:p01"]["id18"] == rows["hukou:p01"]["id18"] == pid("p01")
     assert rows["hukou:p13"]["id18"] == pid("p13")
-    # A wrong check character is not an ID.
+    # A wrong check character is not an ID, but its text and birth date still count.
     assert rows["tel:p12"]["id18"] is None
+    assert rows["tel:p12"]["id_text"] == broken(pid("p12")) and rows["tel:p12"]["id_body"] == pid("p12")[:17]
+    assert rows["hotel:p13"]["id_text"] == rows["hotel:p13"]["id18"]
     # Birth date and sex from the ID when the record has none.
     assert rows["tel:p14"]["birth_date"] is None  # no ID, no date: stays missing
     assert rows["hotel:p19"]["birth_date"] == "1975-07-07"
@@ -77,6 +79,42 @@ def test_prepare_normalises_every_field(data: tuple[list[dict[str, Any]], dict[s
     assert rows["tel:p05"]["name_pinyin"] == "shan li"
     assert rows["hotel:p14"]["name_norm"] == "司马光" and rows["hotel:p14"]["surname"] == "司马"
     assert rows["tel:p20"]["division_code"] is None
+
+
+def test_mistyped_id_without_other_evidence_still_links(model: LinkageModel) -> None:
+    number = pid("p19")
+    body_typo = number[:15] + str((int(number[15]) + 1) % 10) + number[16:]  # check now fails
+    records = [
+        {"unique_id": "a", "name": "区志强", "id_number": number, "sex": "男"},
+        # Same body, wrong check character: blocked together on id_body.
+        {"unique_id": "b", "name": "區志強", "id_number": broken(number), "sex": "男"},
+        # One body digit wrong: its birth date (from the ID) and pinyin bring it in.
+        {"unique_id": "c", "name": "区志强", "id_number": body_typo, "sex": "男"},
+    ]
+    rows = {r["unique_id"]: r for r in prepare(records).to_pylist()}
+    assert rows["c"]["id18"] is None and rows["c"]["birth_date"] == "1975-07-07"
+    result = link(records, model=model, config=CONFIG)
+    assert result.partition() == {frozenset({"a", "b", "c"})}
+
+
+def test_phone_fast_path_agrees_with_validate_phone() -> None:
+    import random
+
+    from jingwu.core.identifiers import validate_phone
+    from jingwu.records.linkage.model import _phone
+
+    rng = random.Random(5)
+    numbers = ["1" + "".join(rng.choice("0123456789") for _ in range(10)) for _ in range(3000)]
+    variants = [f"+86 {n[:3]} {n[3:7]} {n[7:]}" for n in numbers[:300]] + [f"0086-{n}" for n in numbers[300:600]]
+    variants += ["86" + n for n in numbers[600:900]] + [
+        "12345",
+        "+1 202 555 0100",
+        "010-12345678",
+        "１３９１２３４００１６",
+    ]
+    for raw in numbers + variants:
+        want = validate_phone(raw)
+        assert _phone(raw) == (want.normalized if want.valid else None), raw
 
 
 def test_prepare_is_idempotent_and_keeps_cluster_id(data: tuple[list[dict[str, Any]], dict[str, str]]) -> None:
@@ -144,7 +182,7 @@ def test_review_queue_explains_each_pair(data: tuple[list[dict[str, Any]], dict[
     twins = queue[("tel:p07", "tel:p08")]
     assert twins.reason == "blocked:different_id"
     assert twins.explanation == {
-        "id18": "missing", "name": "one character differs", "birth_date": "same",
+        "id_number": "missing", "name": "one character differs", "birth_date": "same",
         "phone_e164": "same", "sex": "same", "division_code": "same county",
     }  # fmt: skip
     # Nothing already in one cluster is queued.
