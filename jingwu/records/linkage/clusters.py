@@ -107,8 +107,10 @@ class _UnionFind:
     def __init__(self, n: int, id_of: Sequence[str | None]) -> None:
         self.parent = list(range(n))
         self.size = [1] * n
-        # Per root: the validated ID numbers in the component (usually zero or one).
-        self.ids: dict[int, set[str]] = {i: {v} for i, v in enumerate(id_of) if v}
+        # Per root: the component's validated ID number; components an analyst confirmed
+        # across several ID numbers keep them all in ``multi`` instead.
+        self.id: list[str | None] = list(id_of)
+        self.multi: dict[int, frozenset[str]] = {}
         # Per root: nodes that must never join it (rejected partners of its members).
         self.cannot: dict[int, list[int]] = {}
 
@@ -118,6 +120,13 @@ class _UnionFind:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
+
+    def ids(self, root: int) -> frozenset[str]:
+        several = self.multi.get(root)
+        if several is not None:
+            return several
+        one = self.id[root]
+        return frozenset((one,)) if one else frozenset()
 
     def forbid(self, a: int, b: int) -> None:
         self.cannot.setdefault(a, []).append(b)
@@ -130,9 +139,15 @@ class _UnionFind:
             scan, other = (ca, rb) if len(ca) <= len(cb) else (cb, ra)
             if any(self.find(p) == other for p in scan):
                 return "rejected"
-        if not ignore_ids:
-            ia, ib = self.ids.get(ra), self.ids.get(rb)
-            if ia and ib and not (ia <= ib or ib <= ia):
+        if ignore_ids:
+            return None
+        if self.multi and (ra in self.multi or rb in self.multi):
+            sa, sb = self.ids(ra), self.ids(rb)
+            if sa and sb and not (sa <= sb or sb <= sa):
+                return "different_id"
+        else:
+            ia, ib = self.id[ra], self.id[rb]
+            if ia and ib and ia != ib:
                 return "different_id"
         return None
 
@@ -147,9 +162,13 @@ class _UnionFind:
             ra, rb = rb, ra
         self.parent[rb] = ra
         self.size[ra] += self.size[rb]
-        ids_b = self.ids.pop(rb, None)
-        if ids_b:
-            self.ids.setdefault(ra, set()).update(ids_b)
+        ia, ib = self.id[ra], self.id[rb]
+        if (self.multi and (ra in self.multi or rb in self.multi)) or (ia and ib and ia != ib):
+            merged = self.ids(ra) | self.ids(rb)
+            self.multi.pop(rb, None)
+            self.multi[ra] = merged
+        elif ib:
+            self.id[ra] = ib
         cannot_b = self.cannot.pop(rb, None)
         if cannot_b:
             self.cannot.setdefault(ra, []).extend(cannot_b)

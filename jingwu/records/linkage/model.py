@@ -25,7 +25,7 @@ import math
 import re
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -207,6 +207,8 @@ def _phone(raw: str) -> str | None:
     is a mobile number exactly when it matches libphonenumber's own CN mobile pattern
     (checked against validate_phone in the tests), so that case is one regex match."""
     digits = raw.translate(_PHONE_SEPARATORS)
+    if not digits.isascii():
+        digits = unicodedata.normalize("NFKC", digits)  # full-width digits
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("0086"):
@@ -251,6 +253,20 @@ def _texts(table: pa.Table, name: str) -> list[str | None]:
         return [_text(v) for v in column.to_pylist()]
     trimmed = pc.utf8_trim_whitespace(column)
     return pc.if_else(pc.equal(trimmed, ""), None, trimmed).to_pylist()
+
+
+def _memo(fn: Callable[[str | None], str | None]) -> Callable[[str | None], str | None]:
+    """``fn`` cached for one column: codes and labels repeat across a million rows."""
+    cache: dict[str | None, str | None] = {}
+
+    def cached(value: str | None) -> str | None:
+        try:
+            return cache[value]
+        except KeyError:
+            result = cache[value] = fn(value)
+            return result
+
+    return cached
 
 
 def is_prepared(table: pa.Table) -> bool:
@@ -300,7 +316,8 @@ def prepare(records: Any) -> pa.Table:
         else:
             births.append(_iso_date(raw) or id_birth)
 
-    sexes = [_sex(raw) or id_sex for raw, (_, _, _, id_sex) in zip(_texts(table, "sex"), ids, strict=True)]
+    sex_of = _memo(_sex)
+    sexes = [sex_of(raw) or id_sex for raw, (_, _, _, id_sex) in zip(_texts(table, "sex"), ids, strict=True)]
 
     phone_cache: dict[str, str | None] = {}
     phones: list[str | None] = []
@@ -329,7 +346,7 @@ def prepare(records: Any) -> pa.Table:
         "sex": nullable(sexes),
         "phone_e164": nullable(phones),
         "address": nullable([_address(v) for v in _texts(table, "address")]),
-        "division_code": nullable([_division(v) for v in _texts(table, "division_code")]),
+        "division_code": nullable(list(map(_memo(_division), _texts(table, "division_code")))),
     }
     if extra:
         columns["cluster_id"] = nullable(_texts(table, "cluster_id"))
@@ -621,6 +638,9 @@ def _scored_pairs(
         SELECT * FROM ruled r
         WHERE probability >= {float(config.review_low)!r}
            OR EXISTS (SELECT 1 FROM jingwu_watched w WHERE w.a = r.unique_id_l AND w.b = r.unique_id_r)
+        -- The order clustering takes edges in; sorted here in parallel, Python's sort then
+        -- only confirms it.
+        ORDER BY probability DESC, unique_id_l, unique_id_r
     """  # noqa: S608
     table = con.sql(sql).to_arrow_table()
     con.unregister("jingwu_watched")
@@ -650,40 +670,39 @@ def _finish(
     comps = constrained_components(uids, edges, accept=config.accept, id_of=id_of, judgements=judgements, seeds=seeds)
     cluster_of = comps.cluster_of
 
-    labels = _level_labels(model.settings)
-    gamma_names = [c for c in scored.column_names if c.startswith("gamma_")]
-    gamma_values = {g: scored.column(g).to_pylist() for g in gamma_names}
-    model_probs = scored.column("model_probability").to_pylist()
-    row_of = {(a, b): i for i, (a, b) in enumerate(zip(lefts, rights, strict=True))}
-
-    def review(a: str, b: str, reason: str) -> ReviewPair:
-        i = row_of.get((a, b))
-        if i is None:
-            return ReviewPair(a, b, None, None, reason, {})
-        explanation = {}
-        for g in gamma_names:
-            comparison, value = g[len("gamma_") :], gamma_values[g][i]
-            explanation[comparison] = labels.get(comparison, {}).get(value, str(value))
-        return ReviewPair(a, b, probs[i], model_probs[i], reason, explanation)
-
-    queue: list[ReviewPair] = []
-    seen: set[tuple[str, str]] = set()
+    # The queue: pairs judged unsure, strong pairs blocked by two ID numbers (maybe a data
+    # error), and the uncertain band — each only while its records are apart.
+    wanted: dict[tuple[str, str], str] = {}
     for key, verdict in sorted(verdicts.items()):
         if verdict == "unsure" and key[0] in cluster_of and key[1] in cluster_of:
-            queue.append(review(*key, "unsure"))
-            seen.add(key)
+            wanted[key] = "unsure"
     blocked: BlockedEdge
     for blocked in comps.blocked:
         key = (blocked.uid_a, blocked.uid_b)
         # An edge blocked by a rejection needs no review: the analyst already said the
-        # record is not that entity's person.  Two ID numbers may be a data error: review.
-        if blocked.reason == "different_id" and key not in seen and cluster_of[key[0]] != cluster_of[key[1]]:
-            queue.append(review(*key, "blocked:different_id"))
-            seen.add(key)
+        # record is not that entity's person.
+        if blocked.reason == "different_id" and key not in wanted and cluster_of[key[0]] != cluster_of[key[1]]:
+            wanted[key] = "blocked:different_id"
     for a, b, p in edges:
-        if config.review_low <= p < config.accept and (a, b) not in seen and cluster_of[a] != cluster_of[b]:
-            queue.append(review(a, b, "uncertain"))
-            seen.add((a, b))
+        if config.review_low <= p < config.accept and (a, b) not in wanted and cluster_of[a] != cluster_of[b]:
+            wanted[(a, b)] = "uncertain"
+
+    # Explanations only for the queued rows: the gamma columns of a million pairs are not
+    # worth turning into Python objects.
+    rows = [i for i, key in enumerate(zip(lefts, rights, strict=True)) if key in wanted]
+    picked = scored.take(pa.array(rows, type=pa.int64())).to_pylist()
+    labels = _level_labels(model.settings)
+    queue: list[ReviewPair] = []
+    for row in picked:
+        explanation = {}
+        for column, value in row.items():
+            if column.startswith("gamma_"):
+                comparison = column[len("gamma_") :]
+                explanation[comparison] = labels.get(comparison, {}).get(value, str(value))
+        key = (row["unique_id_l"], row["unique_id_r"])
+        queue.append(ReviewPair(*key, row["probability"], row["model_probability"], wanted.pop(key), explanation))
+    # Judged unsure but never scored (no blocking rule brings them together).
+    queue.extend(ReviewPair(*key, None, None, reason, {}) for key, reason in wanted.items())
     queue.sort(key=lambda r: (-(r.probability or 0.0), r.uid_a, r.uid_b))
 
     sizes: dict[str, int] = {}
