@@ -12,6 +12,8 @@ from jingwu.core.api import router as core_router
 from jingwu.core.api_auth import BearerTokenAuth, ScopeDenied, SessionAuth
 from jingwu.core.purpose import PurposeRequired
 from jingwu.core.services import ServiceError
+from jingwu.records.api import router as records_import_router
+from jingwu.records.api_entities import router as records_entities_router
 
 api = NinjaAPI(
     title="jingwu API",
@@ -22,6 +24,8 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 api.add_router("/", core_router)
+api.add_router("/records", records_import_router)
+api.add_router("/records", records_entities_router)
 
 
 @api.exception_handler(PermissionDenied)

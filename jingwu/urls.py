@@ -7,5 +7,6 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("records/", include("jingwu.records.urls")),
     path("", include("jingwu.core.urls")),
 ]
