@@ -561,6 +561,10 @@ class LinkResult:
     # Scored pairs with probability ≥ review_low (and judged ones): unique_id_l,
     # unique_id_r, probability, model_probability, rule, gamma_* columns.
     pairs: pa.Table | None = None
+    # The prepared records of this run (new ones only, for link_incremental).  Store them
+    # with their cluster_id and pass them back as ``existing``: prepare() skips a table
+    # that is already prepared.
+    records: pa.Table | None = None
 
     def partition(self) -> set[frozenset[str]]:
         """The clusters as a set of member sets (for comparing runs)."""
@@ -775,8 +779,10 @@ def link(
         scored = _scored_pairs(con, [predictions], _gamma_columns(model), config, _watched(judgements))
         stats["predict_seconds"] = round(time.perf_counter() - t2, 3)
 
-    return _finish(uids=uids, id_of=id_of, scored=scored, judgements=judgements, seeds=None,
-                   model=model, config=config, stats=stats)  # fmt: skip
+    result = _finish(uids=uids, id_of=id_of, scored=scored, judgements=judgements, seeds=None,
+                     model=model, config=config, stats=stats)  # fmt: skip
+    result.records = prepared
+    return result
 
 
 def link_incremental(
@@ -830,5 +836,7 @@ def link_incremental(
         scored = _scored_pairs(con, predictions, _gamma_columns(model), config, _watched(judgements))
         stats["predict_seconds"] = round(time.perf_counter() - t2, 3)
 
-    return _finish(uids=uids, id_of=id_of, scored=scored, judgements=judgements, seeds=seeds,
-                   model=model, config=config, stats=stats)  # fmt: skip
+    result = _finish(uids=uids, id_of=id_of, scored=scored, judgements=judgements, seeds=seeds,
+                     model=model, config=config, stats=stats)  # fmt: skip
+    result.records = fresh
+    return result

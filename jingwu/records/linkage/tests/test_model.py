@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from jingwu.records.linkage import (
@@ -291,6 +292,20 @@ def test_incremental_equals_linking_everything(data: tuple[list[dict[str, Any]],
     # Existing entities keep their ids; only new records were scored.
     assert all(result.clusters[r["unique_id"]] == r["cluster_id"] for r in existing)
     assert result.stats["pairs_scored"] < run(data[0], model).stats["pairs_scored"]
+
+
+def test_incremental_from_the_stored_prepared_records(
+    data: tuple[list[dict[str, Any]], dict[str, str]], model: LinkageModel
+) -> None:
+    old, new = _split(data[0])
+    first = run(old, model)
+    assert first.records is not None and first.records.num_rows == len(old)
+    stored = first.records.append_column(
+        "cluster_id", pa.array([first.clusters[u] for u in first.records.column("unique_id").to_pylist()])
+    )
+    result = link_incremental(stored, new, model=model, config=CONFIG)
+    assert result.partition() == run(data[0], model).partition()
+    assert result.records is not None and result.records.num_rows == len(new)
 
 
 def test_incremental_only_merges_existing_clusters(data: tuple[list[dict[str, Any]], dict[str, str]],
