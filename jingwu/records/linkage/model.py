@@ -105,6 +105,9 @@ class LinkageConfig:
     # λ given outright skips its estimation.
     probability_two_random_records_match: float | None = None
     u_max_pairs: float = 5e6
+    # EM needs enough data; below these, the fixed priors stand (and the model says so).
+    em_min_records: int = 1000
+    em_min_pairs: int = 50
     seed: int = 20170101
     threads: int | None = None  # DuckDB default: all cores
     memory_limit: str | None = None  # e.g. "6GB"; DuckDB default: 80% of RAM
@@ -277,9 +280,12 @@ def prepare(records: Any) -> pa.Table:
     """Normalise person records for linkage (idempotent: a prepared table passes through).
 
     Adds name_norm / name_pinyin / name_initials / surname (see :mod:`.names`); id18, the
-    validated ID with 15-digit IDs upgraded, null when missing or invalid; birth_date and
-    sex from the record, else from the ID; phone_e164; address (NFKC, no whitespace);
-    division_code (the 6-digit county code).  Keeps ``cluster_id`` when present."""
+    validated ID with 15-digit IDs upgraded, null when missing or invalid; id_text, the
+    same or, for an 18-character ID that fails validation, its cleaned text, and id_body,
+    its first 17 characters (soft evidence: the rules only ever use id18); birth_date and
+    sex from the record, else from the ID (a mistyped ID's birth date counts when it is a
+    real date); phone_e164; address (NFKC, no whitespace); division_code (the 6-digit
+    county code).  Keeps ``cluster_id`` when present."""
     table = to_arrow(records)
     if "unique_id" not in table.column_names:
         raise LinkageError("records need a unique_id column")
@@ -443,12 +449,12 @@ def comparisons() -> list[cl.CustomComparison]:
     ]  # fmt: skip
 
 
-def settings_for(config: LinkageConfig) -> SettingsCreator:
+def settings_for(config: LinkageConfig, probability_two_random_records_match: float = 1e-6) -> SettingsCreator:
     return SettingsCreator(
         link_type="dedupe_only",
         comparisons=list(comparisons()),
         blocking_rules_to_generate_predictions=[block_on(*rule) for rule in config.blocking_rules],
-        probability_two_random_records_match=config.probability_two_random_records_match or 1e-6,
+        probability_two_random_records_match=probability_two_random_records_match,
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=False,
     )
@@ -502,36 +508,52 @@ def _session(config: LinkageConfig) -> Iterator[tuple[duckdb.DuckDBPyConnection,
         con.close()
 
 
-def _train(linker: Linker, config: LinkageConfig, n_records: int) -> LinkageModel:
-    info: dict[str, Any] = {}
+def _probability_two_random_records_match(
+    con: duckdb.DuckDBPyConnection, table: str, n_records: int, config: LinkageConfig
+) -> float:
+    """λ as Splink estimates it (pairs found by the deterministic ID rule ÷ its recall ÷
+    all pairs), counted in one GROUP BY, with an answer for inputs the estimate cannot
+    handle (no shared ID at all, a handful of records)."""
+    if config.probability_two_random_records_match is not None:
+        return config.probability_two_random_records_match
+    total = n_records * (n_records - 1) // 2
+    if total == 0:
+        return 0.5
+    observed = _count_pairs(con, [("id18",)], table, None)
+    # Without a single shared ID, assume about one match per two records.
+    estimate = observed / config.id_rule_recall / total if observed else 1.0 / max(n_records, 2)
+    return min(max(estimate, 1e-12), 0.5)
+
+
+def _train(con: duckdb.DuckDBPyConnection, sdf: SplinkDataFrame, config: LinkageConfig, n_records: int) -> LinkageModel:
     started = time.perf_counter()
-    training = linker.training
-    if config.probability_two_random_records_match is None:
-        try:
-            training.estimate_probability_two_random_records_match([block_on("id18")], recall=config.id_rule_recall)
-        except ValueError:
-            # Tiny inputs: more ID matches than the stated recall allows.  Use what was seen.
-            training.estimate_probability_two_random_records_match([block_on("id18")], recall=1.0)
-    if config.training == "em":
-        training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
-        # Pairs sharing a validated ID are (nearly) all matches: m for everything but the ID.
-        training.estimate_parameters_using_expectation_maximisation(block_on("id18"))
-        # Pairs sharing a phone mix people and their families: m for the ID itself.
-        training.estimate_parameters_using_expectation_maximisation(block_on("phone_e164"))
+    lam = _probability_two_random_records_match(con, sdf.physical_name, n_records, config)
+    linker = Linker(sdf, settings_for(config, lam), log_level=None)
+    info: dict[str, Any] = {"probability_two_random_records_match": lam}
+    training: Training = config.training
+    if training == "em" and n_records < config.em_min_records:
+        training, info["note"] = "fixed", f"{n_records} records are too few for EM; fixed priors used"
+    if training == "em":
+        linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
+        # Pairs sharing a validated ID are (nearly) all matches: m for everything but the
+        # ID.  Pairs sharing a phone mix people and their families: m for the ID itself.
+        for column in ("id18", "phone_e164"):
+            if _count_pairs(con, [(column,)], sdf.physical_name, None) < config.em_min_pairs:
+                info.setdefault("skipped_em", []).append(column)
+                continue
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(column))
     info["train_seconds"] = round(time.perf_counter() - started, 3)
-    settings = linker.misc.save_model_to_json()
-    return LinkageModel(settings, config.training, n_records, info)
+    return LinkageModel(linker.misc.save_model_to_json(), training, n_records, info)
 
 
 def train_model(records: Any, config: LinkageConfig | None = None) -> LinkageModel:
     """Train (or, with ``training="fixed"``, calibrate λ of) the model on ``records``."""
     config = config or LinkageConfig()
     prepared = prepare(records)
-    with _session(config) as (_, api):
+    with _session(config) as (con, api):
         sdf = api.register(prepared.drop_columns([c for c in prepared.column_names if c == "cluster_id"]),
                            table_name="jingwu_records")  # fmt: skip
-        linker = Linker(sdf, settings_for(config), log_level=None)
-        return _train(linker, config, prepared.num_rows)
+        return _train(con, sdf, config, prepared.num_rows)
 
 
 # --------------------------------------------------------------------------- linking
@@ -771,7 +793,7 @@ def link(
             raise LinkageError(f"blocking would compare up to {bound:,} pairs, over max_pairs={config.max_pairs:,}")
         if model is None:
             t1 = time.perf_counter()
-            model = _train(Linker(sdf, settings_for(config), log_level=None), config, prepared.num_rows)
+            model = _train(con, sdf, config, prepared.num_rows)
             stats["train_seconds"] = round(time.perf_counter() - t1, 3)
         t2 = time.perf_counter()
         predictions = model.linker(sdf).inference.predict(warning_mode="never")
