@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/linkage.py                     # 1,000,000 records
     .venv/bin/python bench/linkage.py --records 100000    # quicker
+    .venv/bin/python bench/linkage.py --data synthetic    # jingwu.synthetic's province instead
 
 Generates (seeded) people and their records in household registration 户籍 (clean),
 telecom subscriber records 电信 and hotel check-ins 旅馆 (noisy: traditional characters,
@@ -291,12 +292,55 @@ def accumulate_weights(weights: Iterable[float]) -> Iterable[float]:
         yield total
 
 
-COLUMNS: Final = ("unique_id", "source", "name", "id_number", "birth_date", "sex", "phone", "division_code")
+COLUMNS: Final = (
+    "unique_id", "source", "name", "id_number", "birth_date", "sex", "phone", "address", "division_code",
+)  # fmt: skip
 
 
-def generate(path: Path, records: int, seed: int) -> dict[str, Any]:
+# jingwu.synthetic's sources that describe a person, and where their fields are.
+SYNTHETIC_FIELDS: Final[dict[str, dict[str, str]]] = {
+    "hukou": {"name": "name", "id_number": "id_number", "birth_date": "birth_date", "sex": "sex", "phone": "phone",
+              "address": "address", "division_code": "division_code"},
+    "telecom": {"name": "subscriber_name", "id_number": "subscriber_id_number", "birth_date": "birth_date",
+                "phone": "phone"},
+    "hotel": {"name": "name", "id_number": "id_number", "birth_date": "birth_date", "phone": "phone"},
+    "bank": {"name": "holder_name", "id_number": "holder_id_number", "phone": "phone"},
+    "vehicle": {"name": "owner_name", "id_number": "owner_id_number", "phone": "owner_phone"},
+}  # fmt: skip
+
+
+def synthetic_records(records: int, seed: int, sources: list[str]) -> tuple[list[dict[str, Any]], list[int]]:
+    """Records from the synthetic province (jingwu.synthetic, no database needed)."""
+    from jingwu.synthetic.people import PeopleGenerator, Registry
+    from jingwu.synthetic.province import province_layout
+
+    layout = province_layout(16)
+    registry, people = Registry(seed, 16, layout), PeopleGenerator(seed, 16, layout)
+    rows: list[dict[str, Any]] = []
+    truth: list[int] = []
+    counters = Counter[str]()
+    block = 0
+    while len(rows) < records:
+        for person in people.block(block, registry.block(block)):
+            for draft in person.records:
+                fields = SYNTHETIC_FIELDS.get(draft.source)
+                if fields is None or draft.source not in sources:
+                    continue
+                counters[draft.source] += 1
+                row = {ours: draft.payload.get(theirs) for ours, theirs in fields.items()}
+                row |= {"unique_id": f"{draft.source}:{counters[draft.source]:08d}", "source": draft.source}
+                rows.append(row)
+                truth.append(person.number)
+        block += 1
+    return rows[:records], truth[:records]
+
+
+def generate(path: Path, records: int, seed: int, data: str = "builtin", sources: str = "") -> dict[str, Any]:
     started = time.perf_counter()
-    rows, truth = Generator(seed).records(records)
+    if data == "synthetic":
+        rows, truth = synthetic_records(records, seed, sources.split(","))
+    else:
+        rows, truth = Generator(seed).records(records)
     table = pa.table(
         {c: pa.array([r.get(c) for r in rows], type=pa.string()) for c in COLUMNS}
         | {"person": pa.array(truth, type=pa.int64())}
@@ -553,6 +597,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--data", choices=("builtin", "synthetic"), default="builtin",
+        help="builtin: this file's noisier generator; synthetic: jingwu.synthetic's province",
+    )  # fmt: skip
+    parser.add_argument("--sources", default="hukou,telecom,hotel", help="with --data synthetic: which sources")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
     parser.add_argument("--training", choices=("em", "fixed"), default="em", help="our model: EM or fixed priors")
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
@@ -573,12 +622,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-linkage-") as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        data = work / f"records-{args.records}-seed{args.seed}.parquet"
+        tag = "" if args.data == "builtin" else f"-synthetic-{args.sources.replace(',', '+')}"
+        data = work / f"records-{args.records}-seed{args.seed}{tag}.parquet"
         print(f"machine: {machine()}")
         if data.exists():
             print(f"data: {data} (reused)")
         else:
-            info = generate(data, args.records, args.seed)
+            info = generate(data, args.records, args.seed, args.data, args.sources)
             print(f"data: {info['records']:,} records of {info['people']:,} people {info['by_source']} "
                   f"generated in {info['seconds']} s")  # fmt: skip
         table = pq.read_table(data, columns=["unique_id", "person", "id_number"])
@@ -609,8 +659,8 @@ def main(argv: list[str] | None = None) -> int:
     no_id_pairs = rows[0][1]["no_id_true_pairs"] if rows else 0
     print(f"\ntrue pairs {rows[0][1]['true_pairs']:,}, of which {no_id_pairs:,} involve a record without a valid ID"
           if rows else "")  # fmt: skip
-    print(f"records {args.records:,}, seed {args.seed}, training {args.training}; targets: F1 >= 0.98, "
-          "<= 300 s, <= 8 GiB")  # fmt: skip
+    print(f"records {args.records:,} ({args.data} data), seed {args.seed}, training {args.training}; "
+          "targets: F1 >= 0.98, <= 300 s, <= 8 GiB")  # fmt: skip
     return 0
 
 
