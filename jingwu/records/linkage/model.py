@@ -525,6 +525,27 @@ def _probability_two_random_records_match(
     return min(max(estimate, 1e-12), 0.5)
 
 
+def _keep_levels_ordered(settings: dict[str, Any]) -> list[str]:
+    """Cap each level's Bayes factor at half the one above it; returns what was capped.
+
+    Levels run from strongest to weakest evidence (an identical birth date says more than
+    one digit apart).  EM does not know that, and where a level is rare among the pairs it
+    trains on it can end up outweighing the level above — then a father and son of one
+    name, born 1955 and 1985, would beat the father's own exact record."""
+    capped: list[str] = []
+    for comparison in settings["comparisons"]:
+        ceiling = math.inf
+        for level in comparison["comparison_levels"]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if level.get("is_null_level") or not m or not u:
+                continue
+            if m / u > ceiling:
+                level["m_probability"] = ceiling * u
+                capped.append(f"{comparison['output_column_name']}: {level.get('label_for_charts')}")
+            ceiling = level["m_probability"] / u / 2
+    return capped
+
+
 def _train(con: duckdb.DuckDBPyConnection, sdf: SplinkDataFrame, config: LinkageConfig, n_records: int) -> LinkageModel:
     started = time.perf_counter()
     lam = _probability_two_random_records_match(con, sdf.physical_name, n_records, config)
@@ -542,8 +563,12 @@ def _train(con: duckdb.DuckDBPyConnection, sdf: SplinkDataFrame, config: Linkage
                 info.setdefault("skipped_em", []).append(column)
                 continue
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(column))
+    settings = linker.misc.save_model_to_json()
+    capped = _keep_levels_ordered(settings)
+    if capped:
+        info["capped_levels"] = capped
     info["train_seconds"] = round(time.perf_counter() - started, 3)
-    return LinkageModel(linker.misc.save_model_to_json(), training, n_records, info)
+    return LinkageModel(settings, training, n_records, info)
 
 
 def train_model(records: Any, config: LinkageConfig | None = None) -> LinkageModel:

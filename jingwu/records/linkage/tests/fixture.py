@@ -1,9 +1,10 @@
 """A small labelled fixture: people, their records in three sources, and who is who.
 
 hukou 户籍 is clean (valid IDs, simplified names); telecom 电信 has traditional
-characters, homophones, missing IDs and every phone format; hotel 旅馆 has 15-digit IDs,
-typos and gaps.  Hard negatives: two 张伟 and two 李娜 born on the same day with different
-IDs; twins at one address sharing a household phone.
+characters, homophones, missing IDs, every phone format and second SIMs; hotel 旅馆 has
+15-digit IDs, typos and gaps.  Hard negatives: two 张伟 and two 李娜 born on the same day
+with different IDs; twins at one address sharing a household phone; a father and son
+of one name sharing a phone, born 1955 and 1985 (one digit apart).
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ P: dict[str, tuple[str, str, str, str, int, str | None]] = {
     "p18": ("朴成浩", "M", "1983-02-14", "370116", 131, "13912340018"),
     "p19": ("区志强", "M", "1975-07-07", "370117", 141, "13912340019"),
     "p20": ("黄丽", "F", "1992-02-02", "370118", 152, "13912340020"),
+    # Father and son with one name and one household phone; birth years one digit apart.
+    "p21": ("王建国", "M", "1955-05-01", "370102", 161, "13912340021"),
+    "p22": ("王建国", "M", "1985-05-01", "370102", 163, "13912340021"),
+    "p23": ("马丽", "F", "1987-09-30", "370119", 172, "13912340023"),
+    # A visitor: not registered here, no ID in either record.
+    "p24": ("钱多多", "F", "1999-11-11", "110105", 182, "13912340024"),
 }
 
 
@@ -72,7 +79,7 @@ def fixture() -> tuple[list[dict[str, Any]], dict[str, str]]:
     """(records, unique_id → person)."""
     recs = [
         # hukou: clean; no phones recorded for a few people.
-        *(_rec(f"hukou:{p}", "hukou", p) for p in P if p not in {"p11", "p15"}),
+        *(_rec(f"hukou:{p}", "hukou", p) for p in P if p not in {"p11", "p15", "p24"}),
         _rec("hukou:p13", "hukou", "p13", id_number=id15(pid("p13"))),  # replaces the clean p13 below
         # telecom: traditional characters, homophones, no IDs, phone formats, a second SIM.
         _rec("tel:p01", "telecom", "p01", name="陳大文", id_number=None, birth_date=None,
@@ -93,6 +100,10 @@ def fixture() -> tuple[list[dict[str, Any]], dict[str, str]]:
         _rec("tel:p17", "telecom", "p17", name="谢放", id_number=None),
         _rec("tel:p20", "telecom", "p20", name="黄莉莉", id_number=None, phone="13912340200",
              birth_date=None, division_code=None),
+        _rec("tel:p22", "telecom", "p22", id_number=None, phone="13912340022"),
+        _rec("tel:p23a", "telecom", "p23", phone="139 1234 0023"),
+        _rec("tel:p23b", "telecom", "p23", id_number=None, phone="13912340230"),  # a second SIM
+        _rec("tel:p24", "telecom", "p24", id_number=None, birth_date=None, division_code=None),
         # hotel: 15-digit IDs, typos, gaps.
         _rec("hotel:p01", "hotel", "p01", id_number=id15(pid("p01")), phone=None),
         _rec("hotel:p02", "hotel", "p02", phone=None),
@@ -108,6 +119,9 @@ def fixture() -> tuple[list[dict[str, Any]], dict[str, str]]:
         _rec("hotel:p16", "hotel", "p16", name="吴 芳", birth_date="1993/3/3", phone=None),
         _rec("hotel:p18", "hotel", "p18", phone=None),
         _rec("hotel:p19", "hotel", "p19", id_number=id15(pid("p19")), phone=None),
+        _rec("hotel:p21", "hotel", "p21", id_number=None, division_code=None),  # the father
+        _rec("hotel:p23", "hotel", "p23", id_number=None, phone="13912340230", sex="女"),
+        _rec("hotel:p24", "hotel", "p24", id_number=None, division_code=None, sex="女"),
     ]  # fmt: skip
     rows: dict[str, dict[str, Any]] = {}
     truth: dict[str, str] = {}

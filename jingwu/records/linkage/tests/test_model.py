@@ -154,6 +154,18 @@ def test_trained_model_gives_the_same_partition(data: tuple[list[dict[str, Any]]
     assert result.partition() == expected
 
 
+def test_levels_stay_ordered_after_training(data: tuple[list[dict[str, Any]], dict[str, str]]) -> None:
+    em = train_model(data[0], LinkageConfig(em_min_records=0, em_min_pairs=1))
+    # On 58 records EM put "birth date one digit apart" above "same birth date"; capped.
+    assert "birth_date: one digit differs" in em.info["capped_levels"]
+    for model in (em, train_model(data[0], CONFIG)):
+        for comparison in model.settings["comparisons"]:
+            levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+            factors = [lv["m_probability"] / lv["u_probability"] for lv in levels]
+            assert factors == sorted(factors, reverse=True), comparison["output_column_name"]
+            assert len(set(factors)) == len(factors)
+
+
 def test_small_inputs_fall_back_to_the_priors() -> None:
     one = link([{"unique_id": "a", "name": "张三"}])
     assert one.clusters == {"a": "a"} and one.model.training == "fixed" and "too few" in one.model.info["note"]
