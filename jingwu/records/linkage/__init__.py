@@ -10,6 +10,7 @@ and judgements and stores what it returns.
 from jingwu.records.linkage.clusters import Judgement, constrained_components, pair_key, split_judgements
 from jingwu.records.linkage.model import (
     INPUT_COLUMNS,
+    PREPARE_VERSION,
     PREPARED_COLUMNS,
     LinkageConfig,
     LinkageError,
@@ -26,6 +27,7 @@ from jingwu.records.linkage.names import name_initials, name_keys, name_pinyin, 
 __all__ = [
     "INPUT_COLUMNS",
     "PREPARED_COLUMNS",
+    "PREPARE_VERSION",
     "Judgement",
     "LinkResult",
     "LinkageConfig",

@@ -48,6 +48,7 @@ from jingwu.records.linkage.names import name_keys_many
 __all__ = [
     "INPUT_COLUMNS",
     "PREPARED_COLUMNS",
+    "PREPARE_VERSION",
     "PRIORS",
     "LinkResult",
     "LinkageConfig",
@@ -67,6 +68,10 @@ __all__ = [
 INPUT_COLUMNS: Final = (
     "unique_id", "source", "name", "id_number", "birth_date", "sex", "phone", "address", "division_code",
 )  # fmt: skip
+# Bumped whenever prepare() would turn the same input into different features (a new
+# surname reading, a new column): stored prepared records of an older version must be
+# prepared again before link_incremental compares them with new ones.
+PREPARE_VERSION: Final = 1
 PREPARED_COLUMNS: Final = (
     "unique_id", "source", "name_norm", "name_pinyin", "name_initials", "surname",
     "id18", "id_text", "id_body", "birth_date", "sex", "phone_e164", "address", "division_code",
