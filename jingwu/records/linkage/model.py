@@ -12,7 +12,8 @@ columns — or a list of row dicts is accepted as input.
 The model is either trained on the data (``training="em"``: λ from the ID rule, u by seeded
 random sampling, m by EM on pairs sharing an ID and pairs sharing a phone) or the fixed,
 documented priors in :data:`PRIORS` (``training="fixed"``, λ still estimated from the
-data).  Either way it is a Splink model JSON, saved with :meth:`LinkageModel.save`, so an
+data).  Trained levels are kept in order of evidence (see ``_keep_levels_ordered``).
+Either way it is a Splink model JSON, saved with :meth:`LinkageModel.save`, so an
 incremental run scores new records without retraining.
 """
 
@@ -581,8 +582,7 @@ def train_model(records: Any, config: LinkageConfig | None = None) -> LinkageMod
     config = config or LinkageConfig()
     prepared = prepare(records)
     with _session(config) as (con, api):
-        sdf = api.register(prepared.drop_columns([c for c in prepared.column_names if c == "cluster_id"]),
-                           table_name="jingwu_records")  # fmt: skip
+        sdf = api.register(prepared.select(list(PREPARED_COLUMNS)), table_name="jingwu_records")
         return _train(con, sdf, config, prepared.num_rows)
 
 
