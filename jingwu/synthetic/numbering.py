@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-from jingwu.core.identifiers import USCC_CHARSET, luhn_check_digit
+from jingwu.core.identifiers import USCC_CHARSET
 
 
 class KeyedPermutation:
@@ -158,15 +158,31 @@ BANK_BINS: Final[tuple[tuple[str, str], ...]] = (
 )
 ACCOUNT_SLOTS_PER_PERSON: Final = 2
 
+# Luhn over pairs of digits: in "ab" the right digit b is doubled (it sits at an odd
+# place once the check digit is appended), the left one a is not.
+_LUHN_DOUBLED: Final = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_LUHN_PAIRS: Final = tuple(a + _LUHN_DOUBLED[b] for a in range(10) for b in range(10))
+
+
+def _luhn_pairs_sum(number: int, pairs: int) -> int:
+    total = 0
+    for _ in range(pairs):
+        number, pair = divmod(number, 100)
+        total += _LUHN_PAIRS[pair]
+    return total
+
 
 class BankCards:
+    """19-digit card numbers: a 6-digit BIN, 12 digits, the Luhn check digit."""
+
     def __init__(self, seed: int) -> None:
         self._perm = KeyedPermutation(10**12, f"card/{seed}")
+        self._bin_sums = {prefix: _luhn_pairs_sum(int(prefix), 3) for _bank, prefix in BANK_BINS}
 
     def number(self, bin_prefix: str, person: int, slot: int) -> str:
-        """A 19-digit card number: BIN, 12 digits, Luhn check digit."""
-        partial = f"{bin_prefix}{self._perm(person * ACCOUNT_SLOTS_PER_PERSON + slot):012d}"
-        return partial + luhn_check_digit(partial)
+        body = self._perm(person * ACCOUNT_SLOTS_PER_PERSON + slot)
+        check = -(self._bin_sums[bin_prefix] + _luhn_pairs_sum(body, 6)) % 10
+        return f"{bin_prefix}{body:012d}{check}"
 
 
 # --- organisation codes (GB 11714) and USCC body ----------------------------------------

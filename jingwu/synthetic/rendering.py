@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from jingwu.synthetic.people import SOURCE_KINDS, Household, PeopleGenerator, Person
+from jingwu.synthetic.people import SOURCE_KINDS, PeopleGenerator, Person, WireHouseholds, households_from_wire
 from jingwu.synthetic.province import ProvinceLayout, province_layout
 
 RowForm = Literal["rows", "copy", "none"]
@@ -25,6 +25,8 @@ RECORD_COLUMNS: Final = ("source_id", "source_key", "kind", "payload", "content_
 GROUND_TRUTH_GZIP_LEVEL: Final = 1
 
 _CANONICAL_JSON: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+# Ground-truth lines keep the field order they are built in (person number first).
+_LINE_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def canonical_json(payload: dict[str, Any]) -> str:
@@ -53,7 +55,7 @@ class BlockTask:
     people [store_from, stop) also to the database."""
 
     block: int
-    households: list[Household]
+    households: WireHouseholds  # people.households_to_wire of the registry's block
     ground_truth_from: int
     store_from: int
     stop: int
@@ -71,13 +73,14 @@ class RenderedChunk:
 
 
 def ground_truth_record(person: Person, layout: ProvinceLayout) -> dict[str, Any]:
-    """The true attributes of a person and the source records that are theirs."""
+    """The true attributes of a person and the source records that are theirs (tuples
+    become JSON arrays)."""
     town = layout.townships[person.township]
     return {
         "person": person.number,
         "name": person.name,
         "sex": person.sex,
-        "birth_date": person.birth.isoformat(),
+        "birth_date": person.birth_iso,
         "id_number": person.id_number,
         "household_id": person.household_id,
         "relation": person.relation,
@@ -86,12 +89,12 @@ def ground_truth_record(person: Person, layout: ProvinceLayout) -> dict[str, Any
         "county_code": town.county_code,
         "city_code": town.city_code,
         "grid": layout.grids[person.grid].code,
-        "location": list(person.location),
+        "location": person.location,
         "phones": person.phones,
         "plates": person.plates,
         "accounts": person.accounts,
         "organisations": person.organisations,
-        "records": [[r.source, r.key, list(r.noise)] for r in person.records],
+        "records": [(r.source, r.key, r.noise) for r in person.records],
     }
 
 
@@ -109,28 +112,32 @@ class ChunkRenderer:
         self.layout = province_layout(cities)
         self.generator = PeopleGenerator(seed, cities, self.layout)
         self.targets = targets
+        # (source id, kind, batch id) per source key, looked up once per record.
+        self._source_columns = {key: (targets.source_ids[key], SOURCE_KINDS[key], targets.batch_ids.get(key, 0))
+                                for key in targets.source_ids}
 
     def render(self, tasks: list[BlockTask]) -> RenderedChunk:
         targets = self.targets
         chunk = RenderedChunk(first_block=tasks[0].block, stop=tasks[-1].stop)
         lines: list[str] = []
         rows: list[tuple[Any, ...]] = []
+        encode, sha256, units, received = _CANONICAL_JSON.encode, hashlib.sha256, targets.grid_unit_ids, \
+            targets.received_at
         for task in tasks:
-            people = self.generator.block(task.block, task.households)
+            people = self.generator.block(task.block, households_from_wire(task.households))
             for person in people:
                 if person.number < task.ground_truth_from or person.number >= task.stop:
                     continue
-                lines.append(_CANONICAL_JSON.encode(ground_truth_record(person, self.layout)))
+                lines.append(_LINE_JSON.encode(ground_truth_record(person, self.layout)))
                 if person.number < task.store_from or targets.form == "none":
                     continue
                 chunk.stored_people += 1
                 for record in person.records:
-                    payload = canonical_json(record.payload)
-                    row = (targets.source_ids[record.source], record.key, SOURCE_KINDS[record.source], payload,
-                           payload_hash(payload), targets.batch_ids[record.source],
-                           targets.grid_unit_ids[record.grid], targets.received_at)
+                    source_id, kind, batch_id = self._source_columns[record.source]
+                    payload = encode(record.payload)
+                    rows.append((source_id, record.key, kind, payload, sha256(payload.encode()).hexdigest(),
+                                 batch_id, units[record.grid], received))
                     chunk.counts[record.source] += 1
-                    rows.append(row)
         # Key order, not person order: neighbouring rows (and database ids) then say
         # nothing about who is who, and each index is appended to rather than split.
         rows.sort(key=_source_and_key)

@@ -31,7 +31,7 @@ from jingwu.core.services import ServiceError
 from jingwu.records.models import ImportBatch, Source, SourceRecord
 from jingwu.synthetic.ground_truth import GroundTruthWriter, ground_truth_path
 from jingwu.synthetic.models import SeedState
-from jingwu.synthetic.people import BLOCK_SIZE, GENERATOR_VERSION, SOURCES, Registry
+from jingwu.synthetic.people import BLOCK_SIZE, GENERATOR_VERSION, SOURCES, Registry, households_to_wire
 from jingwu.synthetic.province import (
     PROVINCE_CODE,
     ProvinceLayout,
@@ -248,7 +248,7 @@ def _chunk_tasks(registry: Registry, *, ground_truth_from: int, store_from: int,
     for chunk_start in range(first_block, last_block, CHUNK_BLOCKS):
         tasks = []
         for block in range(chunk_start, min(chunk_start + CHUNK_BLOCKS, last_block)):
-            tasks.append(BlockTask(block=block, households=registry.block(block),
+            tasks.append(BlockTask(block=block, households=households_to_wire(registry.block(block)),
                                    ground_truth_from=ground_truth_from, store_from=store_from,
                                    stop=min(stop, (block + 1) * BLOCK_SIZE)))
         yield tasks
@@ -273,6 +273,18 @@ def _rendered(task_chunks: Iterator[list[BlockTask]], *, seed: int, cities: int,
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
+
+
+def people_generate(*, seed: int, cities: int, people: int, workers: int,
+                    form: RowForm = "rows") -> Iterator[RenderedChunk]:
+    """People 0 … people-1 rendered to rows and ground truth but not stored: the same
+    pipeline as people_store without the database, to show what storing costs."""
+    layout = province_layout(cities)
+    targets = StoreTargets(source_ids={k: n for n, k in enumerate(SOURCES, 1)},
+                           batch_ids={k: n for n, k in enumerate(SOURCES, 1)},
+                           grid_unit_ids=tuple(range(1, len(layout.grids) + 1)), received_at="", form=form)
+    chunks = _chunk_tasks(Registry(seed, cities, layout), ground_truth_from=0, store_from=0, stop=people)
+    return _rendered(chunks, seed=seed, cities=cities, targets=targets, workers=workers)
 
 
 def people_store(*, seed: int, cities: int, people: int, workers: int | None = None,

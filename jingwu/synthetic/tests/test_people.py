@@ -23,7 +23,7 @@ from jingwu.core.identifiers import (
 )
 from jingwu.synthetic import names
 from jingwu.synthetic.numbering import KeyedPermutation, organisation_code_check
-from jingwu.synthetic.people import BLOCK_SIZE, PeopleGenerator, Person, Registry
+from jingwu.synthetic.people import BLOCK_SIZE, PeopleGenerator, Person, Registry, households_to_wire
 from jingwu.synthetic.province import (
     LEGACY_COUNTY_CODES,
     PLATE_LETTERS,
@@ -74,7 +74,7 @@ def _rendered(seed: int, cities: int, ranges: list[tuple[int, int]]) -> list[str
         registry = Registry(seed, cities, province_layout(cities))
         registry.skip_to(start // BLOCK_SIZE)
         for block in range(start // BLOCK_SIZE, (stop + BLOCK_SIZE - 1) // BLOCK_SIZE):
-            chunk = renderer.render([BlockTask(block, registry.block(block), start, start,
+            chunk = renderer.render([BlockTask(block, households_to_wire(registry.block(block)), start, start,
                                                min(stop, (block + 1) * BLOCK_SIZE))])
             out.extend(repr(row) for row in chunk.rows)
             out.extend(gzip.decompress(chunk.ground_truth).decode().splitlines())

@@ -18,7 +18,7 @@ from jingwu.core.models import AuditEntry, Unit, User
 from jingwu.core.services import ServiceError
 from jingwu.records.models import ImportBatch, Source, SourceRecord
 from jingwu.synthetic import ground_truth, selectors, services
-from jingwu.synthetic.people import BLOCK_SIZE, SOURCES, Registry
+from jingwu.synthetic.people import BLOCK_SIZE, SOURCES, Registry, households_to_wire
 from jingwu.synthetic.province import province_layout
 from jingwu.synthetic.rendering import BlockTask, ChunkRenderer, StoreTargets
 
@@ -40,7 +40,8 @@ def expected(seed: int, cities: int, people: int) -> dict[tuple[str, str], str]:
     renderer, registry = ChunkRenderer(seed, cities, targets), Registry(seed, cities, layout)
     out = {}
     for block in range((people + BLOCK_SIZE - 1) // BLOCK_SIZE):
-        chunk = renderer.render([BlockTask(block, registry.block(block), 0, 0, min(people, (block + 1) * BLOCK_SIZE))])
+        households = households_to_wire(registry.block(block))
+        chunk = renderer.render([BlockTask(block, households, 0, 0, min(people, (block + 1) * BLOCK_SIZE))])
         out.update({(names[row[0]], row[1]): row[4] for row in chunk.rows})
     return out
 

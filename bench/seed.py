@@ -1,0 +1,234 @@
+"""Benchmark: generating and storing the synthetic province's people.
+
+    .venv/bin/python bench/seed.py                    # 1,000,000 people, SQLite and PostgreSQL
+    .venv/bin/python bench/seed.py --people 100000    # quicker
+
+Each measurement runs in a fresh process:
+
+- ``generate``: the seed pipeline (registry, worker processes rendering records and the
+  ground truth) with nothing stored — the baseline, so the cost of storing is visible;
+- ``sqlite``: `people_store` into a fresh SQLite file (WAL, as the settings open it);
+- ``postgres``: `people_store` into a fresh database on the server named by
+  DATABASE_URL, else the embedded one (jingwu.testing.postgres).
+
+Migrations and the organisation tree are built first and not timed; the time is for
+people 0 … N-1: generating them, their source records and ground truth, and storing.
+Peak memory is sampled (psutil, every 50 ms) over the measuring process and its worker
+processes together; the PostgreSQL server's own memory is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Final
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TARGETS: Final = ("generate", "sqlite", "postgres")
+BENCH_DB: Final = "jingwu_bench_seed"
+
+
+class PeakMemory:
+    """Peak resident memory of this process plus its children, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self._interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        import psutil
+
+        total = self._process.memory_info().rss
+        for child in self._process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # a worker may exit between listing and reading
+                total += child.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._sample())
+
+
+def _postgres_database_url() -> str:
+    """A fresh, empty database on the server; its URL."""
+    import psycopg
+
+    from jingwu.testing.postgres import server_url
+
+    server = server_url()
+    base, _sep, _db = server.rpartition("/")
+    with psycopg.connect(server.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    return f"{base}/{BENCH_DB}"
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one measurement in this (fresh) process and print it as JSON."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "jingwu.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from jingwu.synthetic import services
+
+    workers = args.workers
+    result: dict[str, Any] = {"target": args.child}
+    if args.child != "generate":
+        call_command("migrate", verbosity=0)
+        services.province_build(cities=args.cities)
+        if connection.vendor == "sqlite":
+            import sqlite3
+
+            result["database"] = f"SQLite {sqlite3.sqlite_version}"
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW server_version")
+                result["database"] = f"PostgreSQL {cursor.fetchone()[0]}"
+
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        if args.child == "generate":
+            records = 0
+            for chunk in services.people_generate(seed=args.seed, cities=args.cities, people=args.people,
+                                                  workers=workers):
+                records += len(chunk.rows)
+        else:
+            stored = services.people_store(seed=args.seed, cities=args.cities, people=args.people, workers=workers,
+                                           ground_truth_directory=Path(args.workdir))
+            records = sum(stored.records.values())
+        seconds = time.perf_counter() - started
+    result.update(people=args.people, records=records, seconds=seconds, peak_rss=memory.peak,
+                  self_maxrss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    if args.child == "sqlite":
+        result["db_bytes"] = sum(p.stat().st_size for p in Path(args.workdir).glob("bench.sqlite3*"))
+    print(json.dumps(result))
+
+
+def run_child(target: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    env = dict(os.environ, JINGWU_VAR_DIR=str(workdir), JINGWU_LOG_LEVEL="ERROR")
+    if target == "sqlite":
+        env["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    elif target == "postgres":
+        env["DATABASE_URL"] = _postgres_database_url()
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", target, "--people", str(args.people),
+               "--cities", str(args.cities), "--seed", str(args.seed), "--workers", str(args.workers),
+               "--workdir", str(workdir)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"{target} run failed")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def machine() -> str:
+    import psutil
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    columns = [t for t in TARGETS if t in results]
+    header = f"{'':<22}" + "".join(f"{c:>14}" for c in columns)
+    both = "sqlite" in results and "postgres" in results
+    if both:
+        header += f"{'PG/SQLite':>12}"
+    lines = [header]
+
+    def row(label: str, value: Any, fmt: str, ratio: bool = True) -> None:
+        cells = [value(results[c]) for c in columns]
+        line = f"{label:<22}" + "".join(f"{v:>14{fmt}}" for v in cells)
+        if both and ratio:
+            line += f"{value(results['postgres']) / value(results['sqlite']):>12.2f}"
+        lines.append(line)
+
+    row("wall time (s)", lambda r: r["seconds"], ".1f")
+    row("people/s", lambda r: r["people"] / r["seconds"], ",.0f")
+    row("records/s", lambda r: r["records"] / r["seconds"], ",.0f")
+    row("records", lambda r: r["records"], ",", ratio=False)
+    row("peak RSS, all (MiB)", lambda r: r["peak_rss"] / 2**20, ",.0f")
+    row("peak RSS, main (MiB)", lambda r: r["self_maxrss"] / 2**20, ",.0f")
+    if "generate" in results:
+        for target in ("sqlite", "postgres"):
+            if target in results:
+                share = 1 - results["generate"]["seconds"] / results[target]["seconds"]
+                lines.append(f"storing is {share:.0%} of the {target} wall time "
+                             f"({results[target]['seconds'] - results['generate']['seconds']:.1f} s over generating)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, default=1_000_000)
+    parser.add_argument("--cities", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=2017)
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="generator processes (default: up to 2)")
+    parser.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated, of {', '.join(TARGETS)}")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--child", choices=TARGETS, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args)
+        return 0
+
+    print(f"bench/seed.py: {args.people:,} people, {args.cities} cities, seed {args.seed}, "
+          f"{args.workers} generator processes")
+    print(machine())
+    results: dict[str, dict[str, Any]] = {}
+    for target in args.targets.split(","):
+        with tempfile.TemporaryDirectory(prefix=f"jingwu-bench-seed-{target}-") as tmp:
+            results[target] = run_child(target, args, Path(tmp))
+        r = results[target]
+        print(f"  {target:<9} {r['seconds']:7.1f} s  {r['people'] / r['seconds']:>9,.0f} people/s  "
+              f"peak {r['peak_rss'] / 2**20:,.0f} MiB  {r.get('database', '')}", flush=True)
+    print()
+    print(table(results))
+    if args.json:
+        report = {"machine": machine(), "args": vars(args), "results": results}
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
