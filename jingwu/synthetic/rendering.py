@@ -25,8 +25,8 @@ RECORD_COLUMNS: Final = ("source_id", "source_key", "kind", "payload", "content_
 GROUND_TRUTH_GZIP_LEVEL: Final = 1
 
 _CANONICAL_JSON: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-# Ground-truth lines keep the field order they are built in (person number first).
-_LINE_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# A JSON string literal, non-ASCII kept (the C encoder json.dumps itself uses).
+_quote: Final = json.encoder.encode_basestring
 
 
 def canonical_json(payload: dict[str, Any]) -> str:
@@ -98,6 +98,29 @@ def ground_truth_record(person: Person, layout: ProvinceLayout) -> dict[str, Any
     }
 
 
+def _json_strings(values: list[str] | tuple[str, ...]) -> str:
+    return "[" + ",".join([_quote(v) for v in values]) + "]"
+
+
+def ground_truth_line(person: Person, layout: ProvinceLayout) -> str:
+    """ground_truth_record as one JSON line, written out directly: encoding the dict was
+    a tenth of the generation time. Every string goes through the JSON string encoder."""
+    town = layout.townships[person.township]
+    records = ",".join([f"[{_quote(r.source)},{_quote(r.key)},{_json_strings(r.noise)}]" for r in person.records])
+    return (
+        f'{{"person":{person.number},"name":{_quote(person.name)},"sex":{_quote(person.sex)},'
+        f'"birth_date":{_quote(person.birth_iso)},"id_number":{_quote(person.id_number)},'
+        f'"household_id":{_quote(person.household_id)},"relation":{_quote(person.relation)},'
+        f'"address":{_quote(person.address)},"division_code":{_quote(town.code)},'
+        f'"county_code":{_quote(town.county_code)},"city_code":{_quote(town.city_code)},'
+        f'"grid":{_quote(layout.grids[person.grid].code)},'
+        f'"location":[{person.location[0]!r},{person.location[1]!r}],'
+        f'"phones":{_json_strings(person.phones)},"plates":{_json_strings(person.plates)},'
+        f'"accounts":{_json_strings(person.accounts)},"organisations":{_json_strings(person.organisations)},'
+        f'"records":[{records}]}}'
+    )
+
+
 def _source_and_key(row: tuple[Any, ...]) -> tuple[int, str]:
     return row[0], row[1]
 
@@ -128,7 +151,7 @@ class ChunkRenderer:
             for person in people:
                 if person.number < task.ground_truth_from or person.number >= task.stop:
                     continue
-                lines.append(_LINE_JSON.encode(ground_truth_record(person, self.layout)))
+                lines.append(ground_truth_line(person, self.layout))
                 if person.number < task.store_from or targets.form == "none":
                     continue
                 chunk.stored_people += 1

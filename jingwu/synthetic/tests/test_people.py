@@ -34,7 +34,7 @@ from jingwu.synthetic.rendering import (
     BlockTask,
     ChunkRenderer,
     StoreTargets,
-    canonical_json,
+    ground_truth_line,
     ground_truth_record,
 )
 
@@ -233,8 +233,11 @@ def test_records_get_unique_keys_and_the_right_units(crowd: list[Person]) -> Non
                 assert grid.code[:9] in {t.code for t in layout.townships}
             else:
                 assert record.grid == person.grid
-    line = json.loads(canonical_json(ground_truth_record(crowd[0], layout)))
+    line = json.loads(ground_truth_line(crowd[0], layout))
     assert line["person"] == 0 and line["records"][0][:2] == ["hukou", crowd[0].records[0].key]
+    for person in crowd[:3000]:
+        assert json.loads(ground_truth_line(person, layout)) == json.loads(
+            json.dumps(ground_truth_record(person, layout)))
 
 
 def test_names_have_a_long_tail_and_the_special_surnames() -> None:
