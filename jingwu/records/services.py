@@ -1,0 +1,737 @@
+"""Writes of the data centre's intake: source systems, imports, quarantine.
+
+One core serves the three ways data arrives — a file on the command line, an upload on
+the import page, a batch pushed to the API: rows are read (readers.py), normalised and
+validated (rows.py, which runs every identifier through core.identifiers) and written in
+chunks of :data:`CHUNK_ROWS`, each chunk one transaction together with the batch's
+running counts, so a page polling the batch always sees a report that balances:
+read = imported + unchanged + quarantined.
+
+Source records are never edited in place. A row whose key has a current version with
+the same content hash is *unchanged* and writes nothing; a row with different content
+is inserted as a new version and the old one's ``superseded_by`` points at it. Ids of
+new rows are taken before inserting, so the old version can be marked first and the
+partial unique constraint "one current version per (source, source_key)" holds at
+every statement. ``SourceRecord.fields`` holds the normalised fields that have a value,
+as the canonical JSON the content hash is computed over (rows.content_hash).
+
+Bad rows go to quarantine whole, with every reason; they can be corrected (by column,
+as the person sees the file) and retried, or discarded. One audit entry per batch,
+per retry and per discard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Mapping as MappingABC
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from jingwu.core import access, audit
+from jingwu.core.access import Action
+from jingwu.core.models import User
+from jingwu.core.services import ServiceError
+from jingwu.records import readers
+from jingwu.records.mapping import KINDS, Mapping, MappingError, is_kind, parse_mapping
+from jingwu.records.models import (
+    BatchStatus,
+    ImportBatch,
+    QuarantinedRow,
+    QuarantineStatus,
+    Source,
+    SourceRecord,
+)
+from jingwu.records.rows import BadRow, FieldIssue, GoodRow, RowResult, normalize_row
+from jingwu.records.units import UnitResolver
+
+__all__ = [
+    "CHUNK_ROWS",
+    "KIND_CELL",
+    "MAX_API_RECORDS",
+    "FileImport",
+    "Progress",
+    "RetryRejected",
+    "import_file",
+    "import_launch",
+    "import_records",
+    "import_run",
+    "import_start",
+    "mapping_document",
+    "mapping_from_document",
+    "quarantine_discard",
+    "quarantine_retry",
+    "source_create",
+    "source_ensure",
+    "upload_path",
+]
+
+log = logging.getLogger(__name__)
+
+# Rows per transaction: big enough that per-statement costs vanish, small enough that the
+# write lock is held for a fraction of a second and progress moves visibly.
+CHUNK_ROWS: Final = 2000
+MAX_API_RECORDS: Final = 10_000
+# A partner's idempotency key is stored prefixed with the user and source (ImportBatch
+# allows 128 characters), so two partners choosing "batch-1" never meet.
+MAX_IDEMPOTENCY_KEY: Final = 80
+# FollowTheMoney rows say their kind; a quarantined one keeps it under this cell, which no
+# column of a source file can be confused with, so a retry knows what it was.
+KIND_CELL: Final = "@kind"
+# On PostgreSQL, writers of one source take this advisory lock (with the source id), so
+# two imports into one source cannot both supersede the same version.
+_LOCK_NAMESPACE: Final = 0x6A77  # "jw"
+
+Progress = Callable[[int, int], None]
+
+_SOURCE_KEY = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+# jsonb refuses NUL, and unpaired surrogates are not UTF-8: such a cell cannot be stored.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# The same encoder rows.content_hash uses: the stored fields are exactly what is hashed.
+_CANONICAL: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_SQLITE_CACHE_KIB: Final = 256 * 1024
+
+
+class RetryRejected(ServiceError):
+    """A corrected row that still does not validate; ``issues`` says why, field by field."""
+
+    def __init__(self, issues: list[FieldIssue]) -> None:
+        super().__init__("; ".join(issue.message for issue in issues), field=issues[0].column if issues else "")
+        self.issues = issues
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def source_create(*, actor: User | None, key: str, name: str, trust_rank: int = 50) -> Source:
+    if not _SOURCE_KEY.fullmatch(key):
+        raise ServiceError(f"source key {key!r}: lower-case letters, digits, '_' or '-', starting with a letter, "
+                           "at most 32", field="key")
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ServiceError("a source needs a name of at most 100 characters", field="name")
+    if not 0 <= trust_rank <= 1000:
+        raise ServiceError("trust rank must be 0..1000 (lower is more trusted)", field="trust_rank")
+    _authorise(actor, object_type="source", object_id=key)
+    try:
+        with transaction.atomic():
+            source = Source.objects.create(key=key, name=name, trust_rank=trust_rank)
+            audit.record(actor=actor, action="records.source_create", object_type="source", object_id=source.pk,
+                         details={"key": key, "name": name, "trust_rank": trust_rank})
+    except IntegrityError:
+        raise ServiceError(f"source {key!r} already exists", field="key") from None
+    return source
+
+
+def source_ensure(*, actor: User | None, key: str, name: str, trust_rank: int = 50) -> Source:
+    existing = Source.objects.filter(key=key).first()
+    if existing is not None:
+        return existing
+    return source_create(actor=actor, key=key, name=name, trust_rank=trust_rank)
+
+
+def _source(key: str) -> Source:
+    source = Source.objects.filter(key=key).first()
+    if source is None:
+        known = ", ".join(Source.objects.order_by("key").values_list("key", flat=True)) or "none yet"
+        raise ServiceError(f"unknown source {key!r}; known sources: {known} "
+                           "(add one with `jingwu sources add KEY NAME`)", field="source")
+    return source
+
+
+def _authorise(actor: User | None, *, object_type: str = "import_batch", object_id: str | int = "") -> None:
+    # actor None: the operator at the console, as for core.services.
+    if actor is not None:
+        access.check(actor, Action.RECORDS_IMPORT, object_type=object_type, object_id=object_id)
+
+
+# --------------------------------------------------------------------------- mappings on batches
+
+
+def mapping_document(mapping: Mapping) -> dict[str, Any]:
+    """A mapping as the JSON document parse_mapping reads (the TOML file's shape)."""
+    fields: dict[str, dict[str, Any]] = {}
+    for spec in mapping.fields:
+        entry: dict[str, Any] = {"column": spec.column}
+        if spec.formats:
+            entry["formats"] = list(spec.formats)
+        if spec.values:
+            entry["values"] = dict(spec.values)
+        fields[spec.field] = entry
+    return {"kind": mapping.kind, "key": list(mapping.key), "fields": fields, "description": mapping.description}
+
+
+def mapping_from_document(document: MappingABC[str, Any] | None) -> Mapping | None:
+    return None if document is None else parse_mapping(document, origin="the batch's mapping")
+
+
+def _batch_mapping(mapping: Mapping | None, header: Sequence[str] | None) -> dict[str, Any]:
+    # The header is kept so a retry can tell cells beyond it (a ragged row) from columns.
+    return {"mapping": mapping_document(mapping) if mapping is not None else None,
+            "header": list(header) if header is not None else None}
+
+
+# --------------------------------------------------------------------------- writing rows
+
+
+@dataclass
+class _Counts:
+    read: int = 0
+    imported: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    warnings: Counter[str] = field(default_factory=Counter)
+
+    def as_batch_fields(self) -> dict[str, int]:
+        return {"rows_read": self.read, "rows_imported": self.imported, "rows_unchanged": self.unchanged,
+                "rows_quarantined": self.quarantined}
+
+
+# A normalised row with its cells already encoded as JSON (None for bad rows).
+_Item = tuple[RowResult, str | None]
+
+
+def _unstorable_issue(raw: readers.RawRow) -> FieldIssue | None:
+    for column, cell in raw.fields.items():
+        if _UNSTORABLE.search(column) or (cell and _UNSTORABLE.search(cell)):
+            return FieldIssue("", column, cell, "unstorable_character",
+                              f"row {raw.row_number}, column {column}: holds a NUL or unpaired surrogate "
+                              "character, which cannot be stored")
+    return None
+
+
+def _normalise(raw: readers.RawRow, mapping: Mapping | None) -> _Item:
+    result = normalize_row(raw, mapping)
+    if isinstance(result, BadRow):
+        if raw.kind is not None:
+            result.raw = {**result.raw, KIND_CELL: raw.kind}
+        return result, None
+    payload = _JSON.encode(raw.fields)
+    # One look at the encoded row: NUL comes out as the escape \u0000 (which a cell may also
+    # spell literally, hence the second look), surrogates come out as themselves.
+    if "\\u0000" in payload or _UNSTORABLE.search(payload):
+        issue = _unstorable_issue(raw)
+        if issue is not None:
+            return BadRow(raw.row_number, raw.fields, [issue]), None
+    return result, payload
+
+
+def _storable(value: Any) -> Any:
+    """A quarantined row as it can be stored: NUL and unpaired surrogates (which jsonb
+    refuses) become U+FFFD, so the rest of the row is kept for the person correcting it."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
+def _issue_dicts(issues: Iterable[FieldIssue]) -> list[dict[str, Any]]:
+    return [asdict(issue) for issue in issues]
+
+
+class _RecordWriter:
+    """Writes chunks of normalised rows of one source for one batch."""
+
+    def __init__(self, *, source: Source, batch: ImportBatch, resolver: UnitResolver,
+                 relaxed_commit: bool = False) -> None:
+        self.source = source
+        self.batch = batch
+        self.resolver = resolver
+        self.vendor = connection.vendor
+        if self.vendor not in ("sqlite", "postgresql"):
+            raise ServiceError(f"importing needs SQLite or PostgreSQL, not {connection.vendor}")
+        # Only for re-runnable file imports: a crash loses the last chunks and their counts together.
+        self.relaxed_commit = relaxed_commit
+        self.table = SourceRecord._meta.db_table
+        columns = ("id", "source_id", "source_key", "kind", "payload", "fields", "content_hash", "batch_id",
+                   "received_at", "unit_id", "superseded_by_id")
+        # Table and column names are this module's constants, not input.
+        self._insert = (f'INSERT INTO "{self.table}" ({", ".join(columns)}) '  # noqa: S608
+                        f'VALUES ({", ".join("?" for _ in columns)})')
+        self._copy = f'COPY "{self.table}" ({", ".join(columns)}) FROM STDIN'
+        self._supersede = f'UPDATE "{self.table}" SET superseded_by_id = %s WHERE id = %s'  # noqa: S608
+
+    def write(self, items: Sequence[_Item], counts: _Counts, *, update_batch: bool = True) -> dict[str, int]:
+        """Store one chunk in one transaction; returns the current record id per key written."""
+        good: list[tuple[GoodRow, str]] = []
+        bad: list[BadRow] = []
+        for result, payload in items:
+            if payload is not None:
+                assert isinstance(result, GoodRow)
+                good.append((result, payload))
+            else:
+                assert isinstance(result, BadRow)
+                bad.append(result)
+        with transaction.atomic():
+            if self.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, self.source.pk])
+                    if self.relaxed_commit:
+                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            if bad:
+                QuarantinedRow.objects.bulk_create(
+                    [QuarantinedRow(batch=self.batch, row_number=row.row_number, raw=_storable(row.raw),
+                                    issues=_storable(_issue_dicts(row.issues))) for row in bad])
+            current = self._store(good, counts) if good else {}
+            counts.read += len(items)
+            counts.quarantined += len(bad)
+            if update_batch:
+                ImportBatch.objects.filter(pk=self.batch.pk).update(**counts.as_batch_fields())
+        return current
+
+    def _store(self, good: list[tuple[GoodRow, str]], counts: _Counts) -> dict[str, int]:
+        keys = list(dict.fromkeys(row.source_key for row, _payload in good))
+        current: dict[str, tuple[int, str]] = {
+            key: (pk, digest) for key, pk, digest in SourceRecord.objects.filter(
+                source=self.source, superseded_by__isnull=True, source_key__in=keys,
+            ).values_list("source_key", "pk", "content_hash")}
+        latest = {key: digest for key, (_pk, digest) in current.items()}
+        new: list[tuple[GoodRow, str, str, str]] = []  # row, payload, fields JSON, hash
+        encode, sha256, warnings = _CANONICAL.encode, hashlib.sha256, counts.warnings
+        for row, payload in good:
+            for warning in row.warnings:
+                warnings[warning.code] += 1
+            fields = encode({name: value for name, value in row.fields.items() if value is not None})
+            digest = sha256(fields.encode()).hexdigest()
+            key = row.source_key
+            if latest.get(key) == digest:
+                counts.unchanged += 1
+                continue
+            latest[key] = digest
+            new.append((row, payload, fields, digest))
+        result = {key: pk for key, (pk, _digest) in current.items()}
+        if not new:
+            return result
+        counts.imported += len(new)
+        ids = self._allocate_ids(len(new))
+        # A key may get several versions in one chunk: each points to the next, the last is current.
+        superseded_by: list[int | None] = [None] * len(new)
+        last_index: dict[str, int] = {}
+        replaced: list[tuple[int, int]] = []  # (first new version, old current version)
+        for index, (row, _payload, _fields, _digest) in enumerate(new):
+            key = row.source_key
+            previous = last_index.get(key)
+            if previous is not None:
+                superseded_by[previous] = ids[index]
+            elif key in current:
+                replaced.append((ids[index], current[key][0]))
+            last_index[key] = index
+        if replaced:
+            # First: the old versions stop being current, so the new ones may be.
+            with connection.cursor() as cursor:
+                cursor.executemany(self._supersede, replaced)
+        self._insert_rows(new, ids, superseded_by)
+        result.update((key, ids[index]) for key, index in last_index.items())
+        return result
+
+    def _allocate_ids(self, count: int) -> list[int]:
+        with connection.cursor() as cursor:
+            if self.vendor == "sqlite":
+                # The chunk's transaction holds SQLite's one write lock, so nobody else takes these.
+                cursor.execute(f'SELECT max(id) FROM "{self.table}"')  # noqa: S608
+                top = cursor.fetchone()[0] or 0
+                cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [self.table])
+                found = cursor.fetchone()
+                start = max(top, found[0] if found else 0) + 1
+                return list(range(start, start + count))
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                           [self.table, count])
+            return [row[0] for row in cursor.fetchall()]
+
+    def _insert_rows(self, new: list[tuple[GoodRow, str, str, str]], ids: list[int],
+                     superseded_by: list[int | None]) -> None:
+        source_id, batch_id, unit_for = self.source.pk, self.batch.pk, self.resolver.unit_for
+        now = timezone.now()
+        if self.vendor == "sqlite":
+            received = connection.ops.adapt_datetimefield_value(now)
+            params = [(ids[i], source_id, row.source_key, row.kind, payload, fields, digest, batch_id, received,
+                       unit_for(row.fields), superseded_by[i])
+                      for i, (row, payload, fields, digest) in enumerate(new)]
+            connection.ensure_connection()
+            raw: Any = connection.connection
+            raw.executemany(self._insert, params)
+            return
+        received = now.isoformat()
+        lines = []
+        for i, (row, payload, fields, digest) in enumerate(new):
+            unit = unit_for(row.fields)
+            after = superseded_by[i]
+            lines.append(f"{ids[i]}\t{source_id}\t{_copy_text(row.source_key)}\t{row.kind}\t"
+                         f"{_copy_json(payload)}\t{_copy_json(fields)}\t{digest}\t{batch_id}\t{received}\t"
+                         f"{_COPY_NULL if unit is None else unit}\t{_COPY_NULL if after is None else after}\n")
+        with connection.cursor() as cursor:
+            pg_connection = cursor.connection  # psycopg's, under Django's wrapper
+            with pg_connection.cursor() as pg_cursor, pg_cursor.copy(self._copy) as copy:
+                copy.write("".join(lines).encode("utf-8"))
+
+
+_COPY_NULL: Final = "\\N"
+_COPY_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(text: str) -> str:
+    return text.translate(_COPY_ESCAPES)
+
+
+def _copy_json(text: str) -> str:
+    # JSON escapes control characters itself; only its backslashes need doubling for COPY.
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+@contextmanager
+def _sqlite_cache() -> Iterator[None]:
+    """A bigger SQLite page cache for a long import keeps the indexes being written in memory."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    connection.ensure_connection()
+    raw: Any = connection.connection
+    old = raw.execute("PRAGMA cache_size").fetchone()[0]
+    raw.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size = {int(old)}")
+
+
+def _finish(batch: ImportBatch, counts: _Counts, *, actor: User | None, status: str, error: str = "",
+            details: dict[str, Any] | None = None) -> ImportBatch:
+    with transaction.atomic():
+        ImportBatch.objects.filter(pk=batch.pk).update(status=status, error=error, finished_at=timezone.now(),
+                                                       **counts.as_batch_fields())
+        audit.record(actor=actor, action="records.import", object_type="import_batch", object_id=batch.pk,
+                     outcome="allowed" if status == BatchStatus.DONE else "error",
+                     details={"source": batch.source.key, "label": batch.label, "format": batch.file_format,
+                              "read": counts.read, "imported": counts.imported, "unchanged": counts.unchanged,
+                              "quarantined": counts.quarantined, "warnings": dict(counts.warnings),
+                              **({"error": error} if error else {}), **(details or {})})
+    batch.refresh_from_db()
+    return batch
+
+
+# --------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class FileImport:
+    """A file checked and its batch created by import_start, ready for import_run."""
+
+    batch: ImportBatch
+    path: Path
+    mapping: Mapping | None
+    format: str
+    encoding: str | None = None
+    sheet: str | int | None = None
+
+
+def import_start(*, actor: User | None, source_key: str, path: str | Path, mapping: Mapping | None = None,
+                 kind: str | None = None, label: str = "", file_name: str = "", format: str | None = None,
+                 encoding: str | None = None, sheet: str | int | None = None) -> FileImport:
+    """Check that the file can be imported as asked (it opens, the mapping fits its header)
+    and create its batch, running; nothing is read into the database yet. Refusals are
+    ServiceErrors naming the field: source, kind, mapping or file."""
+    _authorise(actor)
+    source = _source(source_key)
+    if kind and not is_kind(kind):
+        raise ServiceError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})", field="kind")
+    path = Path(path)
+    name = file_name or path.name
+    try:
+        with readers.read_file(path, format=format, encoding=encoding, sheet=sheet) as stream:
+            fmt, header, detected = stream.format, stream.header, stream.encoding
+            if header is None and stream.format == "jsonl":
+                first = next(iter(stream), None)
+                header = tuple(first.fields) if first is not None else ()
+            mapping = _mapping_for(mapping, kind, fmt, header)
+        expected = readers.count_rows(path, format=fmt, sheet=sheet)
+    except readers.ReaderError as exc:
+        raise ServiceError(str(exc), field="file") from None  # the reader names the file
+    except OSError as exc:
+        raise ServiceError(f"{name}: cannot be read: {exc.strerror or exc}", field="file") from None
+    batch = ImportBatch.objects.create(
+        source=source, label=(label or name)[:200], status=BatchStatus.RUNNING,
+        created_by=actor, file_name=name[:255], file_format=fmt, encoding=detected or "",
+        kind=mapping.kind if mapping is not None else (kind or ""), rows_expected=expected,
+        mapping=_batch_mapping(mapping, header if fmt in ("csv", "spreadsheet") else None))
+    return FileImport(batch=batch, path=path, mapping=mapping, format=fmt, encoding=encoding, sheet=sheet)
+
+
+def _mapping_for(mapping: Mapping | None, kind: str | None, fmt: str, header: Sequence[str] | None) -> Mapping | None:
+    try:
+        if mapping is not None:
+            if kind and mapping.kind != kind:
+                raise ServiceError(f"the mapping is for {mapping.kind} records, not {kind}", field="kind")
+            if fmt in ("csv", "spreadsheet") and header is not None:
+                mapping.check_header(header)
+            return mapping
+        if fmt == "ftm":
+            return None  # every entity says its kind
+        if not kind:
+            raise ServiceError("say what the file holds: a kind or a mapping file", field="kind")
+        return Mapping.default_for(kind, header or ())
+    except MappingError as exc:
+        raise ServiceError(str(exc), field="mapping") from None
+
+
+def import_run(job: FileImport, *, actor: User | None, progress: Progress | None = None) -> ImportBatch:
+    """Read the file into the batch created by import_start, chunk by chunk. On an
+    unexpected error the batch is marked failed (the chunks written stay, and balance)
+    and the error is raised again."""
+    batch = job.batch
+    counts = _Counts()
+    total = batch.rows_expected or 0
+    try:
+        writer = _RecordWriter(source=batch.source, batch=batch, resolver=UnitResolver.load(), relaxed_commit=True)
+        with _sqlite_cache(), readers.read_file(job.path, format=job.format, encoding=job.encoding,
+                                                sheet=job.sheet) as stream:
+            mapping = job.mapping
+            chunk: list[_Item] = []
+            for raw in stream:
+                chunk.append(_normalise(raw, mapping))
+                if len(chunk) == CHUNK_ROWS:
+                    writer.write(chunk, counts)
+                    chunk = []
+                    if progress is not None:
+                        progress(counts.read, max(total, counts.read))
+            if chunk:
+                writer.write(chunk, counts)
+        if progress is not None:
+            progress(counts.read, counts.read)
+    except Exception as exc:
+        _finish(batch, counts, actor=actor, status=BatchStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    return _finish(batch, counts, actor=actor, status=BatchStatus.DONE,
+                   details={"file": batch.file_name, "encoding": batch.encoding})
+
+
+def import_file(*, actor: User | None, source_key: str, path: str | Path, mapping: Mapping | None = None,
+                kind: str | None = None, label: str = "", progress: Progress | None = None,
+                format: str | None = None, encoding: str | None = None,
+                sheet: str | int | None = None) -> ImportBatch:
+    """Import one file (CSV in any common encoding, spreadsheet, JSON Lines, FtM stream)
+    into a source; returns the finished batch with its report."""
+    job = import_start(actor=actor, source_key=source_key, path=path, mapping=mapping, kind=kind, label=label,
+                       format=format, encoding=encoding, sheet=sheet)
+    return import_run(job, actor=actor, progress=progress)
+
+
+def upload_path(file_name: str) -> Path:
+    """A fresh place under JINGWU_VAR_DIR/uploads for an uploaded file; only the last
+    component of the name the browser sent is kept."""
+    safe = Path(file_name.replace("\\", "/")).name.strip() or "upload"
+    folder = Path(settings.VAR_DIR) / "uploads" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    return folder / safe[-200:]
+
+
+def import_launch(job: FileImport, *, actor: User | None, background: bool) -> None:
+    """Run an import now, or in a thread of this process so the page can show progress.
+
+    A thread rather than a Huey task: `make demo` runs no job consumer, and the upload
+    is a file on this machine's disk anyway."""
+    if not background:
+        _run_logged(job, actor)
+        return
+    thread = threading.Thread(target=_run_in_thread, args=(job, actor), name=f"import-{job.batch.pk}", daemon=True)
+    thread.start()
+
+
+def _run_logged(job: FileImport, actor: User | None) -> None:
+    try:
+        import_run(job, actor=actor)
+    except Exception:
+        # The batch says it failed and why; the page shows it.
+        log.exception("import batch %s failed", job.batch.pk)
+
+
+def _run_in_thread(job: FileImport, actor: User | None) -> None:
+    try:
+        _run_logged(job, actor)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+# --------------------------------------------------------------------------- pushed batches
+
+
+def _cell_text(value: object) -> str | None:
+    """A JSON value of a pushed record as the text a file cell would hold."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def import_records(*, actor: User | None, source_key: str, kind: str, idempotency_key: str,
+                   records: Sequence[MappingABC[str, object]], mapping: MappingABC[str, Any] | None = None,
+                   label: str = "") -> tuple[ImportBatch, bool]:
+    """Import a batch a partner system pushed: up to MAX_API_RECORDS records, each an
+    object of column -> value, mapped by ``mapping`` (a mapping document, the TOML file's
+    shape) or by the usual column names of ``kind``. Returns (batch, replayed).
+
+    All or nothing: the batch is checked before anything is written, then written in one
+    transaction. The same idempotency key again returns the first batch, writing nothing."""
+    _authorise(actor)
+    if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise ServiceError(f"an idempotency key of 1..{MAX_IDEMPOTENCY_KEY} characters is required",
+                           field="idempotency_key")
+    source = _source(source_key)
+    stored_key = f"u{actor.pk if actor is not None else 0}/{source.key}/{idempotency_key}"
+    first = ImportBatch.objects.filter(idempotency_key=stored_key).select_related("source").first()
+    if first is not None:
+        return first, True
+    if not is_kind(kind):
+        raise ServiceError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})", field="kind")
+    if not records:
+        raise ServiceError("a batch needs at least one record", field="records")
+    if len(records) > MAX_API_RECORDS:
+        raise ServiceError(f"{len(records)} records; a batch holds at most {MAX_API_RECORDS}", field="records")
+    rows = [readers.RawRow(number, {str(column): _cell_text(value) for column, value in record.items()})
+            for number, record in enumerate(records, 1)]
+    header = list(dict.fromkeys(column for row in rows for column in row.fields))
+    try:
+        if mapping is not None:
+            document = dict(mapping)
+            document.setdefault("kind", kind)
+            parsed = parse_mapping(document, origin="the batch's mapping")
+            if parsed.kind != kind:
+                raise ServiceError(f"the mapping is for {parsed.kind} records, not {kind}", field="mapping")
+            parsed.check_header(header)
+        else:
+            parsed = Mapping.default_for(kind, header)
+    except MappingError as exc:
+        raise ServiceError(str(exc), field="mapping") from None
+
+    items = [_normalise(row, parsed) for row in rows]
+    counts = _Counts()
+    try:
+        with transaction.atomic():
+            batch = ImportBatch.objects.create(
+                source=source, label=(label or f"API {idempotency_key}")[:200], status=BatchStatus.RUNNING,
+                created_by=actor, file_format="api", kind=kind, idempotency_key=stored_key,
+                rows_expected=len(rows), mapping=_batch_mapping(parsed, None))
+            writer = _RecordWriter(source=source, batch=batch, resolver=UnitResolver.load())
+            for start in range(0, len(items), CHUNK_ROWS):
+                writer.write(items[start:start + CHUNK_ROWS], counts)
+            batch = _finish(batch, counts, actor=actor, status=BatchStatus.DONE,
+                            details={"idempotency_key": idempotency_key})
+    except IntegrityError:
+        # The same key pushed twice at once: the other request won, its report is the answer.
+        first = ImportBatch.objects.filter(idempotency_key=stored_key).select_related("source").first()
+        if first is None:
+            raise
+        return first, True
+    return batch, False
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+def _visible_batch(actor: User | None, batch: ImportBatch, *, object_type: str, object_id: int) -> None:
+    if actor is None:
+        return
+    from jingwu.records import selectors
+
+    if not selectors.batches(actor).filter(pk=batch.pk).exists():
+        access.deny(actor, Action.RECORDS_IMPORT, object_type=object_type, object_id=object_id)
+
+
+def _open_row(row: QuarantinedRow) -> QuarantinedRow:
+    locked = (QuarantinedRow.objects.select_for_update().select_related("batch__source")
+              .get(pk=row.pk))
+    if locked.status != QuarantineStatus.OPEN:
+        raise ServiceError(f"row {locked.row_number} of batch {locked.batch_id} is already "
+                           f"{locked.get_status_display()}", field="status")
+    return locked
+
+
+def quarantine_retry(*, actor: User | None, row: QuarantinedRow, corrected: MappingABC[str, str]) -> QuarantinedRow:
+    """Correct a quarantined row (cells by column, as in the file) and import it with the
+    batch's own mapping. Success stores a new or updated source record (or finds it
+    unchanged) and marks the row fixed; the batch's report stays as it was at import time.
+    A row that still fails raises RetryRejected with its issues and stays open."""
+    _authorise(actor, object_type="quarantined_row", object_id=row.pk)
+    _visible_batch(actor, row.batch, object_type="quarantined_row", object_id=row.pk)
+    with transaction.atomic():
+        locked = _open_row(row)
+        batch = locked.batch
+        stored = batch.mapping or {}
+        header: list[str] | None = stored.get("header")
+        cells: dict[str, str | None] = dict(locked.raw)
+        kind = cells.pop(KIND_CELL, None)
+        known = set(cells) | set(header or ())
+        unknown = [column for column in corrected if column not in known]
+        if unknown:
+            raise ServiceError(f"no column {unknown[0]!r} in this row (columns: {', '.join(cells)})",
+                               field=unknown[0])
+        changed = sorted(column for column, value in corrected.items() if cells.get(column) != value)
+        cells.update(corrected)
+        try:
+            mapping = mapping_from_document(stored.get("mapping"))
+        except MappingError as exc:  # a batch written by an older version
+            raise ServiceError(f"the batch's mapping cannot be used: {exc}", field="mapping") from None
+        if mapping is None and kind is None:
+            raise ServiceError("this row does not say what it holds (no mapping, no kind): discard it and "
+                               "import the record again", field="status")
+        raw = readers.RawRow(locked.row_number, cells, None, kind)
+        extra = [column for column, value in cells.items()
+                 if header is not None and column not in header and value and value.strip()]
+        if extra:
+            listed = ", ".join(f"{column} = {cells[column]!r}" for column in extra)
+            raise RetryRejected([FieldIssue("", extra[0], cells[extra[0]], "extra_cells",
+                                            f"row {locked.row_number}: cells beyond the header ({listed}): "
+                                            "clear them or move the values into their columns")])
+        result, payload = _normalise(raw, mapping)
+        if isinstance(result, BadRow):
+            raise RetryRejected(result.issues)
+        assert isinstance(result, GoodRow)
+        counts = _Counts()
+        writer = _RecordWriter(source=batch.source, batch=batch, resolver=UnitResolver.load())
+        current = writer.write([(result, payload)], counts, update_batch=False)
+        locked.status = QuarantineStatus.FIXED
+        locked.resolved_at = timezone.now()
+        locked.resolved_by = actor
+        locked.record_id = current[result.source_key]
+        locked.save(update_fields=["status", "resolved_at", "resolved_by", "record"])
+        # Column names only: the values are in the row and the record, not copied into the log.
+        audit.record(actor=actor, action="records.quarantine_retry", object_type="quarantined_row",
+                     object_id=locked.pk,
+                     details={"batch": batch.pk, "row": locked.row_number, "corrected_columns": changed,
+                              "record": locked.record_id,
+                              "outcome": "imported" if counts.imported else "unchanged"})
+    return locked
+
+
+def quarantine_discard(*, actor: User | None, row: QuarantinedRow, reason: str = "") -> QuarantinedRow:
+    """Give up on a quarantined row; it stays, marked discarded, with who and why."""
+    _authorise(actor, object_type="quarantined_row", object_id=row.pk)
+    _visible_batch(actor, row.batch, object_type="quarantined_row", object_id=row.pk)
+    with transaction.atomic():
+        locked = _open_row(row)
+        locked.status = QuarantineStatus.DISCARDED
+        locked.resolved_at = timezone.now()
+        locked.resolved_by = actor
+        locked.save(update_fields=["status", "resolved_at", "resolved_by"])
+        audit.record(actor=actor, action="records.quarantine_discard", object_type="quarantined_row",
+                     object_id=locked.pk,
+                     details={"batch": locked.batch_id, "row": locked.row_number, "reason": reason[:500]})
+    return locked
