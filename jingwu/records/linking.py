@@ -42,7 +42,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
@@ -77,7 +77,7 @@ from jingwu.records.models import (
 
 __all__ = [
     "KEYED_KINDS",
-    "LinkSummary",
+    "Mode",
     "Progress",
     "default_config",
     "engine_table",
@@ -593,20 +593,6 @@ def sync_relations(record_ids: Collection[int], facts: dict[int, Facts], *,
 # --------------------------------------------------------------------------- the run
 
 
-@dataclass
-class LinkSummary:
-    """What a run did (also stored in LinkRun.stats)."""
-
-    mode: str
-    records: int = 0  # current records read
-    person_mentions: int = 0
-    entities_created: int = 0
-    entities_merged: int = 0
-    memberships_changed: int = 0
-    review_pairs: int = 0
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
 def _unit_paths() -> tuple[dict[int, str], dict[str, int]]:
     paths = dict(Unit.objects.values_list("pk", "path"))
     return paths, {p: pk for pk, p in paths.items()}
@@ -938,15 +924,16 @@ def link_run(*, actor: User | None, mode: Mode = "auto", config: linkage.Linkage
         stage("people")
         now = timezone.now()
         with transaction.atomic():
-            target, moved, touched, counts = _write_people(linked.clusters, prior, hints, linked.methods, full=full,
+            _target, moved, touched, counts = _write_people(linked.clusters, prior, hints, linked.methods, full=full,
                                                            now=now)
             stats.update(counts)
             stage("keyed")
             keyed_touched, keyed_counts = _write_keyed(scope_facts.values(), now)
             stats.update(keyed_counts)
             stage("relations")
+            # A replaced version's relations are the new version's to give now.
+            Relation.objects.filter(record__superseded_by__isnull=False).delete()
             if full:
-                Relation.objects.filter(record__superseded_by__isnull=False).delete()
                 heads: dict[str, tuple[int, bool]] = {}
                 for f in facts.values():
                     household = f.fields.get("household_id")
@@ -964,7 +951,7 @@ def link_run(*, actor: User | None, mode: Mode = "auto", config: linkage.Linkage
             stats.update(_write_review_pairs(run, linked.queue, unit_of, full=full))
             stats.update(files)
             stats["records_moved"] = len(moved)
-            stats["person_entities"] = len(set(target.values()))
+            stats["person_entities"] = Entity.objects.filter(kind=PERSON, merged_into__isnull=True).count()
             stats["stage_seconds"] = stage.finish()
             stats["seconds"] = round(time.perf_counter() - started, 2)
             run.stats = stats

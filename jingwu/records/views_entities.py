@@ -1,0 +1,153 @@
+"""Pages of entities and linkage review: the entity profile, splitting an entity, and the
+review queue.  Thin: parse, call a selector or a service, render."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from jingwu.core import access
+from jingwu.core import selectors as core_selectors
+from jingwu.core.access import Action
+from jingwu.core.models import User
+from jingwu.core.purpose import PurposeRequired
+from jingwu.core.services import ServiceError
+from jingwu.core.views import _shell, portal_view
+from jingwu.records import entities, review
+from jingwu.records.models import Entity, EntityKind, ReviewPair, Verdict
+
+REVIEW_PAGE_SIZE = 10
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def _ask_purpose(request: HttpRequest) -> HttpResponse:
+    """Reading people's data needs a stated purpose: ask for one, then come back."""
+    messages.info(request, _("查看人员和实体信息前，请先说明查询事由。"))
+    return redirect(f"{reverse('core:purpose')}?{urlencode({'next': request.get_full_path()})}")
+
+
+def _live_or_404(pk: int) -> int:
+    live = entities.entity_resolve(pk)
+    if live is None:
+        raise Http404(_("没有这个实体。"))
+    return live
+
+
+@portal_view(Action.PERSON_READ)
+@require_GET
+def entity_profile(request: HttpRequest, pk: int) -> HttpResponse:
+    live = _live_or_404(pk)
+    if live != pk:  # merged: the survivor's page, before anything is read
+        messages.info(request, _("实体 %(old)s 已并入实体 %(new)s。") % {"old": pk, "new": live})
+        return redirect("records:entity", pk=live)
+    user = _user(request)
+    try:
+        profile = entities.entity_get(user, pk)
+    except PurposeRequired:
+        return _ask_purpose(request)
+    return render(request, "records/entity.html", {
+        **_shell(request), "profile": profile, "purpose": core_selectors.current_purpose(user),
+        "graph_text": _graph_text(),
+        "may_split": profile.kind == "person" and len(entities.split_candidates(profile)) > 1
+        and _may_review(user),
+    })
+
+
+def _graph_text() -> dict[str, object]:
+    """What graph.js says, translated here (a static file cannot use gettext)."""
+    return {
+        "kinds": {kind: str(label) for kind, label in EntityKind.choices},
+        "status": _("已显示 {shown} / {total} 条关系。单击节点展开它的关系，双击打开它的页面。"),
+        "error": _("关系图加载失败（{status}）。"),
+    }
+
+
+def _may_review(user: User) -> bool:
+    return access.can(user, Action.RECORDS_LINK_REVIEW)
+
+
+@portal_view(Action.RECORDS_LINK_REVIEW)
+@require_http_methods(["GET", "POST"])
+def entity_split(request: HttpRequest, pk: int) -> HttpResponse:
+    live = _live_or_404(pk)
+    if live != pk:
+        return redirect("records:entity_split", pk=live)
+    user = _user(request)
+    try:
+        profile = entities.entity_get(user, pk)
+    except PurposeRequired:
+        return _ask_purpose(request)
+    candidates = entities.split_candidates(profile)
+    error = ""
+    if request.method == "POST":
+        try:
+            chosen = [int(v) for v in request.POST.getlist("records")]
+        except ValueError:
+            return HttpResponseBadRequest(_("无效的记录编号。"))
+        entity = get_object_or_404(Entity.objects.select_related("unit"), pk=pk)
+        try:
+            new = review.entity_split(actor=user, entity=entity, record_ids=chosen, note=request.POST.get("note", ""))
+        except ServiceError as exc:
+            error = str(exc)
+        else:
+            messages.success(request, _("已拆分：%(n)s 条记录移入新实体 %(id)s。") % {"n": len(chosen), "id": new.pk})
+            return redirect("records:entity", pk=new.pk)
+    return render(request, "records/entity_split.html", {
+        **_shell(request), "profile": profile, "candidates": candidates, "error": error,
+        "chosen": {int(v) for v in request.POST.getlist("records") if v.isdigit()},
+    }, status=400 if error else 200)
+
+
+@portal_view(Action.RECORDS_LINK_REVIEW)
+@require_GET
+def review_queue(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    unsure = request.GET.get("unsure") == "1"
+    try:
+        pairs = entities.review_queue(user, unsure=unsure)
+    except PurposeRequired:
+        return _ask_purpose(request)
+    page = Paginator(pairs, REVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = "unsure=1" if unsure else ""
+    return render(request, "records/review.html", {
+        **_shell(request), "page": page, "items": entities.review_items(user, list(page.object_list)),
+        "unsure": unsure, "query": query, "verdicts": Verdict.choices,
+        "purpose": core_selectors.current_purpose(user), "back": request.get_full_path(),
+    })
+
+
+@portal_view(Action.RECORDS_LINK_REVIEW)
+@require_POST
+def review_judge(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    pair = get_object_or_404(ReviewPair.objects.select_related("record_a__unit", "record_b__unit"), pk=pk)
+    verdict = request.POST.get("verdict", "")
+    if verdict not in Verdict.values:
+        return HttpResponseBadRequest(_("无效的复核结论。"))
+    try:
+        outcome = review.judgement_record(actor=user, record_a=pair.record_a, record_b=pair.record_b,
+                                          verdict=verdict, note=request.POST.get("note", ""))
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        text = _("已记录：记录 %(a)s 与 %(b)s，%(verdict)s。") % {
+            "a": pair.record_a_id, "b": pair.record_b_id, "verdict": Verdict(verdict).label}
+        if outcome.merged_into is not None:
+            text += " " + _("两个实体已合并为实体 %(id)s。") % {"id": outcome.merged_into.pk}
+        if outcome.split_off is not None:
+            text += " " + _("实体已拆分，新实体 %(id)s。") % {"id": outcome.split_off.pk}
+        messages.success(request, text)
+    back = request.POST.get("back", "")
+    return redirect(back if back.startswith("/records/review/") else "records:review_queue")
