@@ -14,7 +14,9 @@ Each measurement runs in a fresh process:
 Migrations and the organisation tree are built first and not timed; the time is for
 people 0 … N-1: generating them, their source records and ground truth, and storing.
 Peak memory is sampled (psutil, every 50 ms) over the measuring process and its worker
-processes together; the PostgreSQL server's own memory is not counted.
+processes together; the PostgreSQL server's own memory is not counted. CPU seconds
+(user + system) of the seeding processes and of the PostgreSQL backend are reported
+too: on a shared machine wall time moves with other load, the work done does not.
 """
 
 from __future__ import annotations
@@ -91,6 +93,29 @@ def _postgres_database_url() -> str:
     return f"{base}/{BENCH_DB}"
 
 
+def _postgres_backend() -> Any:
+    """The server process behind this connection (the server runs on this machine)."""
+    import psutil
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return psutil.Process(cursor.fetchone()[0])
+
+
+def _cpu_seconds(backend: Any) -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and its reaped children, and of the
+    PostgreSQL backend when there is one: the work done, whatever else ran on the machine."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    server = 0.0
+    if backend is not None:
+        times = backend.cpu_times()
+        server = times.user + times.system
+    return client, server
+
+
 def child(args: argparse.Namespace) -> None:
     """Run one measurement in this (fresh) process and print it as JSON."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "jingwu.settings"
@@ -116,6 +141,8 @@ def child(args: argparse.Namespace) -> None:
                 cursor.execute("SHOW server_version")
                 result["database"] = f"PostgreSQL {cursor.fetchone()[0]}"
 
+    backend = _postgres_backend() if args.child == "postgres" else None
+    cpu_before = _cpu_seconds(backend)
     with PeakMemory() as memory:
         started = time.perf_counter()
         if args.child == "generate":
@@ -128,6 +155,9 @@ def child(args: argparse.Namespace) -> None:
                                            ground_truth_directory=Path(args.workdir))
             records = sum(stored.records.values())
         seconds = time.perf_counter() - started
+    cpu_after = _cpu_seconds(backend)
+    result["cpu_client"] = cpu_after[0] - cpu_before[0]
+    result["cpu_server"] = cpu_after[1] - cpu_before[1]
     result.update(people=args.people, records=records, seconds=seconds, peak_rss=memory.peak,
                   self_maxrss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     if args.child == "sqlite":
@@ -185,6 +215,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     row("people/s", lambda r: r["people"] / r["seconds"], ",.0f")
     row("records/s", lambda r: r["records"] / r["seconds"], ",.0f")
     row("records", lambda r: r["records"], ",", ratio=False)
+    row("CPU s, seed processes", lambda r: r["cpu_client"], ".1f")
+    row("CPU s, PG backend", lambda r: r["cpu_server"], ".1f", ratio=False)
     row("peak RSS, all (MiB)", lambda r: r["peak_rss"] / 2**20, ",.0f")
     row("peak RSS, main (MiB)", lambda r: r["self_maxrss"] / 2**20, ",.0f")
     if "generate" in results:

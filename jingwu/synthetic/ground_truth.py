@@ -10,9 +10,12 @@ One gzip-compressed JSON line per person, in person order:
      "organisations": ["91370102MA…"],
      "records": [["hukou", "HK00000000017", []], ["telecom", "TEL00000000102", ["traditional_name"]], …]}
 
-`records` lists every (source key, source) that belongs to the person with the noise
-each carries; `organisations` are the USCCs where the person is legal representative
-(that organisation's record is among the person's records). Household membership is
+`records` lists every (source, source key) that belongs to the person with the noise
+each carries (traditional_name, name_typo, legacy_id15, id_missing, phone_format);
+`organisations` are the USCCs where the person is legal representative (that
+organisation's record is among the person's records). `phones` are the person's own
+lines: a child without one is registered in 户籍 with the head of household's number,
+a deliberate trap for linkage. Household membership is
 `household_id` + `relation`. The file is a series of gzip members, one per chunk, so a
 run that adds people appends; a sidecar manifest says which seed, how many people and
 how many bytes are complete.
