@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import IO, Any, Final
+from typing import Any, Final, Protocol
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from jingwu.core import access, audit
 from jingwu.core.access import Action
@@ -26,19 +26,44 @@ from jingwu.records.rows import GoodRow, normalize_row
 
 __all__ = [
     "ExportReport",
+    "SourceSummary",
     "batch_issues",
     "batch_report_read",
     "batches",
     "export_ftm",
     "quarantined_rows",
+    "source_summaries",
     "sources",
 ]
 
 _EXPORT_CHUNK: Final = 2000
 
 
+class TextSink(Protocol):
+    """Where an export writes: a text file, or a management command's stdout."""
+
+    def write(self, text: str, /) -> object: ...
+
+
 def sources() -> QuerySet[Source]:
     return Source.objects.order_by("key")
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    key: str
+    name: str
+    trust_rank: int
+    records: int  # current versions
+    batches: int
+
+
+def source_summaries() -> list[SourceSummary]:
+    records = dict(SourceRecord.objects.filter(superseded_by__isnull=True).values("source")
+                   .annotate(n=Count("id")).values_list("source", "n"))
+    batches = dict(ImportBatch.objects.values("source").annotate(n=Count("id")).values_list("source", "n"))
+    return [SourceSummary(s.key, s.name, s.trust_rank, records.get(s.pk, 0), batches.get(s.pk, 0))
+            for s in sources()]
 
 
 def _batch_filter(actor: User) -> Q | None:
@@ -115,7 +140,7 @@ def _record_fields(kind: str, source_key: str, fields: dict[str, Any] | None,
     return result.fields if isinstance(result, GoodRow) else None
 
 
-def export_ftm(*, actor: User | None, out: IO[str], source: str | None = None, kind: str | None = None,
+def export_ftm(*, actor: User | None, out: TextSink, source: str | None = None, kind: str | None = None,
                parties: bool = False) -> ExportReport:
     """Write the current version of every source record (of one source, of one kind) to
     ``out`` as a FollowTheMoney entity stream, streamed in chunks. With ``parties`` the

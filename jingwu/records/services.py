@@ -22,17 +22,18 @@ per retry and per discard.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+import multiprocessing
+import os
+import queue
 import re
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as MappingABC
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -44,7 +45,7 @@ from jingwu.core import access, audit
 from jingwu.core.access import Action
 from jingwu.core.models import User
 from jingwu.core.services import ServiceError
-from jingwu.records import readers
+from jingwu.records import prepare, readers
 from jingwu.records.mapping import KINDS, Mapping, MappingError, is_kind, parse_mapping
 from jingwu.records.models import (
     BatchStatus,
@@ -54,7 +55,8 @@ from jingwu.records.models import (
     Source,
     SourceRecord,
 )
-from jingwu.records.rows import BadRow, FieldIssue, GoodRow, RowResult, normalize_row
+from jingwu.records.prepare import KIND_CELL, FileSpec, GoodItem, PreparedChunk
+from jingwu.records.rows import FieldIssue
 from jingwu.records.units import UnitResolver
 
 __all__ = [
@@ -82,27 +84,28 @@ log = logging.getLogger(__name__)
 
 # Rows per transaction: big enough that per-statement costs vanish, small enough that the
 # write lock is held for a fraction of a second and progress moves visibly.
-CHUNK_ROWS: Final = 2000
+# Rows per transaction. Large, because keys arrive in no order: every chunk rewrites
+# index pages all over the (source, source_key) indexes, and on SQLite each commit writes
+# those pages to the WAL again; at about a second a chunk, progress still moves visibly.
+CHUNK_ROWS: Final = 20_000
+# From this many rows (as count_rows estimates them) a file is read and normalised by a
+# worker process while this one writes; below it the worker's start-up costs more.
+PARALLEL_ROWS: Final = 50_000
 MAX_API_RECORDS: Final = 10_000
 # A partner's idempotency key is stored prefixed with the user and source (ImportBatch
 # allows 128 characters), so two partners choosing "batch-1" never meet.
 MAX_IDEMPOTENCY_KEY: Final = 80
-# FollowTheMoney rows say their kind; a quarantined one keeps it under this cell, which no
-# column of a source file can be confused with, so a retry knows what it was.
-KIND_CELL: Final = "@kind"
 # On PostgreSQL, writers of one source take this advisory lock (with the source id), so
 # two imports into one source cannot both supersede the same version.
 _LOCK_NAMESPACE: Final = 0x6A77  # "jw"
+_SQLITE_KEYS_PER_QUERY: Final = 30_000
+_SQLITE_CACHE_KIB: Final = 256 * 1024
+# How long the importing process waits for the worker before checking it is still alive.
+_WORKER_POLL_SECONDS: Final = 1.0
 
 Progress = Callable[[int, int], None]
 
 _SOURCE_KEY = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-# jsonb refuses NUL, and unpaired surrogates are not UTF-8: such a cell cannot be stored.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-# The same encoder rows.content_hash uses: the stored fields are exactly what is hashed.
-_CANONICAL: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-_SQLITE_CACHE_KIB: Final = 256 * 1024
 
 
 class RetryRejected(ServiceError):
@@ -200,59 +203,12 @@ class _Counts:
                 "rows_quarantined": self.quarantined}
 
 
-# A normalised row with its cells already encoded as JSON (None for bad rows).
-_Item = tuple[RowResult, str | None]
-
-
-def _unstorable_issue(raw: readers.RawRow) -> FieldIssue | None:
-    for column, cell in raw.fields.items():
-        if _UNSTORABLE.search(column) or (cell and _UNSTORABLE.search(cell)):
-            return FieldIssue("", column, cell, "unstorable_character",
-                              f"row {raw.row_number}, column {column}: holds a NUL or unpaired surrogate "
-                              "character, which cannot be stored")
-    return None
-
-
-def _normalise(raw: readers.RawRow, mapping: Mapping | None) -> _Item:
-    result = normalize_row(raw, mapping)
-    if isinstance(result, BadRow):
-        if raw.kind is not None:
-            result.raw = {**result.raw, KIND_CELL: raw.kind}
-        return result, None
-    payload = _JSON.encode(raw.fields)
-    # One look at the encoded row: NUL comes out as the escape \u0000 (which a cell may also
-    # spell literally, hence the second look), surrogates come out as themselves.
-    if "\\u0000" in payload or _UNSTORABLE.search(payload):
-        issue = _unstorable_issue(raw)
-        if issue is not None:
-            return BadRow(raw.row_number, raw.fields, [issue]), None
-    return result, payload
-
-
-def _storable(value: Any) -> Any:
-    """A quarantined row as it can be stored: NUL and unpaired surrogates (which jsonb
-    refuses) become U+FFFD, so the rest of the row is kept for the person correcting it."""
-    if isinstance(value, str):
-        return _UNSTORABLE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    return value
-
-
-def _issue_dicts(issues: Iterable[FieldIssue]) -> list[dict[str, Any]]:
-    return [asdict(issue) for issue in issues]
-
-
 class _RecordWriter:
-    """Writes chunks of normalised rows of one source for one batch."""
+    """Writes prepared chunks of one source for one batch, each in one transaction."""
 
-    def __init__(self, *, source: Source, batch: ImportBatch, resolver: UnitResolver,
-                 relaxed_commit: bool = False) -> None:
+    def __init__(self, *, source: Source, batch: ImportBatch, relaxed_commit: bool = False) -> None:
         self.source = source
         self.batch = batch
-        self.resolver = resolver
         self.vendor = connection.vendor
         if self.vendor not in ("sqlite", "postgresql"):
             raise ServiceError(f"importing needs SQLite or PostgreSQL, not {connection.vendor}")
@@ -266,55 +222,63 @@ class _RecordWriter:
                         f'VALUES ({", ".join("?" for _ in columns)})')
         self._copy = f'COPY "{self.table}" ({", ".join(columns)}) FROM STDIN'
         self._supersede = f'UPDATE "{self.table}" SET superseded_by_id = %s WHERE id = %s'  # noqa: S608
+        # While the source had no records when this writer started and nobody else has
+        # written records since, only keys this writer wrote can have a current version:
+        # the look-up is skipped for all others (the first import of a big file).
+        self._fresh: bool | None = None
+        self._last_id = 0
+        self._written: set[int] = set()  # hash() of the keys written while fresh
 
-    def write(self, items: Sequence[_Item], counts: _Counts, *, update_batch: bool = True) -> dict[str, int]:
+    def write(self, chunk: PreparedChunk, counts: _Counts, *, update_batch: bool = True) -> dict[str, int]:
         """Store one chunk in one transaction; returns the current record id per key written."""
-        good: list[tuple[GoodRow, str]] = []
-        bad: list[BadRow] = []
-        for result, payload in items:
-            if payload is not None:
-                assert isinstance(result, GoodRow)
-                good.append((result, payload))
-            else:
-                assert isinstance(result, BadRow)
-                bad.append(result)
         with transaction.atomic():
             if self.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, self.source.pk])
                     if self.relaxed_commit:
                         cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            if bad:
+            self._check_fresh()
+            if chunk.bad:
                 QuarantinedRow.objects.bulk_create(
-                    [QuarantinedRow(batch=self.batch, row_number=row.row_number, raw=_storable(row.raw),
-                                    issues=_storable(_issue_dicts(row.issues))) for row in bad])
-            current = self._store(good, counts) if good else {}
-            counts.read += len(items)
-            counts.quarantined += len(bad)
+                    [QuarantinedRow(batch=self.batch, row_number=number, raw=raw, issues=issues)
+                     for number, raw, issues in chunk.bad])
+            current = self._store(chunk.good, counts) if chunk.good else {}
+            counts.read += chunk.rows
+            counts.quarantined += len(chunk.bad)
             if update_batch:
                 ImportBatch.objects.filter(pk=self.batch.pk).update(**counts.as_batch_fields())
         return current
 
-    def _store(self, good: list[tuple[GoodRow, str]], counts: _Counts) -> dict[str, int]:
-        keys = list(dict.fromkeys(row.source_key for row, _payload in good))
-        current: dict[str, tuple[int, str]] = {
-            key: (pk, digest) for key, pk, digest in SourceRecord.objects.filter(
-                source=self.source, superseded_by__isnull=True, source_key__in=keys,
-            ).values_list("source_key", "pk", "content_hash")}
+    def _top_id(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f'SELECT max(id) FROM "{self.table}"')  # noqa: S608
+            return int(cursor.fetchone()[0] or 0)
+
+    def _check_fresh(self) -> None:
+        if self._fresh is None:
+            self._fresh = not SourceRecord.objects.filter(source=self.source).exists()
+            self._last_id = self._top_id()
+        elif self._fresh and self._top_id() != self._last_id:
+            self._fresh = False  # someone else wrote records: look every key up from now on
+
+    def _store(self, good: list[GoodItem], counts: _Counts) -> dict[str, int]:
+        keys = list(dict.fromkeys(item[1] for item in good))
+        if self._fresh:
+            written = self._written
+            keys = [key for key in keys if hash(key) in written]
+        current = self._current(keys) if keys else {}
         latest = {key: digest for key, (_pk, digest) in current.items()}
-        new: list[tuple[GoodRow, str, str, str]] = []  # row, payload, fields JSON, hash
-        encode, sha256, warnings = _CANONICAL.encode, hashlib.sha256, counts.warnings
-        for row, payload in good:
-            for warning in row.warnings:
-                warnings[warning.code] += 1
-            fields = encode({name: value for name, value in row.fields.items() if value is not None})
-            digest = sha256(fields.encode()).hexdigest()
-            key = row.source_key
+        new: list[GoodItem] = []
+        warnings = counts.warnings
+        for item in good:
+            for code in item[7]:
+                warnings[code] += 1
+            key, digest = item[1], item[5]
             if latest.get(key) == digest:
                 counts.unchanged += 1
                 continue
             latest[key] = digest
-            new.append((row, payload, fields, digest))
+            new.append(item)
         result = {key: pk for key, (pk, _digest) in current.items()}
         if not new:
             return result
@@ -324,8 +288,8 @@ class _RecordWriter:
         superseded_by: list[int | None] = [None] * len(new)
         last_index: dict[str, int] = {}
         replaced: list[tuple[int, int]] = []  # (first new version, old current version)
-        for index, (row, _payload, _fields, _digest) in enumerate(new):
-            key = row.source_key
+        for index, item in enumerate(new):
+            key = item[1]
             previous = last_index.get(key)
             if previous is not None:
                 superseded_by[previous] = ids[index]
@@ -337,15 +301,34 @@ class _RecordWriter:
             with connection.cursor() as cursor:
                 cursor.executemany(self._supersede, replaced)
         self._insert_rows(new, ids, superseded_by)
+        self._last_id = max(self._last_id, ids[-1])
+        if self._fresh:
+            self._written.update(hash(key) for key in last_index)
         result.update((key, ids[index]) for key, index in last_index.items())
         return result
+
+    def _current(self, keys: list[str]) -> dict[str, tuple[int, str]]:
+        """(id, content hash) of the current version of each key that has one."""
+        # SQL rather than the ORM: building thousands of lookup parameters costs more than the query.
+        select = (f'SELECT source_key, id, content_hash FROM "{self.table}" '  # noqa: S608
+                  "WHERE source_id = %s AND superseded_by_id IS NULL AND source_key ")
+        found: dict[str, tuple[int, str]] = {}
+        with connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                cursor.execute(select + "= ANY(%s)", [self.source.pk, keys])
+                return {key: (pk, digest) for key, pk, digest in cursor.fetchall()}
+            # SQLite allows at most 32,766 parameters in a statement.
+            for start in range(0, len(keys), _SQLITE_KEYS_PER_QUERY):
+                part = keys[start:start + _SQLITE_KEYS_PER_QUERY]
+                cursor.execute(select + f"IN ({', '.join('%s' for _ in part)})", [self.source.pk, *part])
+                found.update((key, (pk, digest)) for key, pk, digest in cursor.fetchall())
+        return found
 
     def _allocate_ids(self, count: int) -> list[int]:
         with connection.cursor() as cursor:
             if self.vendor == "sqlite":
                 # The chunk's transaction holds SQLite's one write lock, so nobody else takes these.
-                cursor.execute(f'SELECT max(id) FROM "{self.table}"')  # noqa: S608
-                top = cursor.fetchone()[0] or 0
+                top = self._top_id()
                 cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [self.table])
                 found = cursor.fetchone()
                 start = max(top, found[0] if found else 0) + 1
@@ -354,26 +337,24 @@ class _RecordWriter:
                            [self.table, count])
             return [row[0] for row in cursor.fetchall()]
 
-    def _insert_rows(self, new: list[tuple[GoodRow, str, str, str]], ids: list[int],
-                     superseded_by: list[int | None]) -> None:
-        source_id, batch_id, unit_for = self.source.pk, self.batch.pk, self.resolver.unit_for
+    def _insert_rows(self, new: list[GoodItem], ids: list[int], superseded_by: list[int | None]) -> None:
+        source_id, batch_id = self.source.pk, self.batch.pk
         now = timezone.now()
         if self.vendor == "sqlite":
             received = connection.ops.adapt_datetimefield_value(now)
-            params = [(ids[i], source_id, row.source_key, row.kind, payload, fields, digest, batch_id, received,
-                       unit_for(row.fields), superseded_by[i])
-                      for i, (row, payload, fields, digest) in enumerate(new)]
+            params = [(ids[i], source_id, key, kind, payload, fields, digest, batch_id, received, unit,
+                       superseded_by[i])
+                      for i, (_number, key, kind, payload, fields, digest, unit, _warnings) in enumerate(new)]
             connection.ensure_connection()
             raw: Any = connection.connection
             raw.executemany(self._insert, params)
             return
         received = now.isoformat()
         lines = []
-        for i, (row, payload, fields, digest) in enumerate(new):
-            unit = unit_for(row.fields)
+        for i, (_number, key, kind, payload, fields, digest, unit, _warnings) in enumerate(new):
             after = superseded_by[i]
-            lines.append(f"{ids[i]}\t{source_id}\t{_copy_text(row.source_key)}\t{row.kind}\t"
-                         f"{_copy_json(payload)}\t{_copy_json(fields)}\t{digest}\t{batch_id}\t{received}\t"
+            lines.append(f"{ids[i]}\t{source_id}\t{_copy_text(key)}\t{kind}\t{_copy_json(payload)}\t"
+                         f"{_copy_json(fields)}\t{digest}\t{batch_id}\t{received}\t"
                          f"{_COPY_NULL if unit is None else unit}\t{_COPY_NULL if after is None else after}\n")
         with connection.cursor() as cursor:
             pg_connection = cursor.connection  # psycopg's, under Django's wrapper
@@ -433,11 +414,8 @@ class FileImport:
     """A file checked and its batch created by import_start, ready for import_run."""
 
     batch: ImportBatch
-    path: Path
+    spec: FileSpec
     mapping: Mapping | None
-    format: str
-    encoding: str | None = None
-    sheet: str | int | None = None
 
 
 def import_start(*, actor: User | None, source_key: str, path: str | Path, mapping: Mapping | None = None,
@@ -469,7 +447,9 @@ def import_start(*, actor: User | None, source_key: str, path: str | Path, mappi
         created_by=actor, file_name=name[:255], file_format=fmt, encoding=detected or "",
         kind=mapping.kind if mapping is not None else (kind or ""), rows_expected=expected,
         mapping=_batch_mapping(mapping, header if fmt in ("csv", "spreadsheet") else None))
-    return FileImport(batch=batch, path=path, mapping=mapping, format=fmt, encoding=encoding, sheet=sheet)
+    # The detected encoding is passed on, so the worker does not detect it again.
+    spec = FileSpec(path=path, format=fmt, encoding=encoding or detected, sheet=sheet)
+    return FileImport(batch=batch, spec=spec, mapping=mapping)
 
 
 def _mapping_for(mapping: Mapping | None, kind: str | None, fmt: str, header: Sequence[str] | None) -> Mapping | None:
@@ -489,33 +469,59 @@ def _mapping_for(mapping: Mapping | None, kind: str | None, fmt: str, header: Se
         raise ServiceError(str(exc), field="mapping") from None
 
 
+def _chunks_in_worker(job: FileImport, resolver: UnitResolver) -> Iterator[PreparedChunk]:
+    """The file's prepared chunks, read and normalised by a worker process (spawned, not
+    forked: the page starts imports from a thread of the web server)."""
+    context = multiprocessing.get_context("spawn")
+    messages: Any = context.Queue(maxsize=3)
+    worker = context.Process(target=prepare.worker_main, name=f"jingwu-import-{job.batch.pk}", daemon=True,
+                             args=(messages, job.spec, job.mapping, resolver, CHUNK_ROWS))
+    worker.start()
+    try:
+        while True:
+            try:
+                kind, body = messages.get(timeout=_WORKER_POLL_SECONDS)
+            except queue.Empty:
+                if not worker.is_alive():
+                    raise RuntimeError(f"the worker reading the file stopped (exit code {worker.exitcode})") from None
+                continue
+            if kind == "done":
+                return
+            if kind == "error":
+                raise RuntimeError(f"the worker reading the file failed:\n{body}")
+            yield body
+    finally:
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
+        messages.close()
+
+
+def _prepared_chunks(job: FileImport, resolver: UnitResolver) -> Iterator[PreparedChunk]:
+    if (job.batch.rows_expected or 0) >= PARALLEL_ROWS and (os.cpu_count() or 1) > 1:
+        return _chunks_in_worker(job, resolver)
+    return prepare.file_chunks(job.spec, job.mapping, resolver, CHUNK_ROWS)
+
+
 def import_run(job: FileImport, *, actor: User | None, progress: Progress | None = None) -> ImportBatch:
-    """Read the file into the batch created by import_start, chunk by chunk. On an
+    """Read the file into the batch created by import_start, a chunk per transaction. On an
     unexpected error the batch is marked failed (the chunks written stay, and balance)
     and the error is raised again."""
     batch = job.batch
     counts = _Counts()
     total = batch.rows_expected or 0
     try:
-        writer = _RecordWriter(source=batch.source, batch=batch, resolver=UnitResolver.load(), relaxed_commit=True)
-        with _sqlite_cache(), readers.read_file(job.path, format=job.format, encoding=job.encoding,
-                                                sheet=job.sheet) as stream:
-            mapping = job.mapping
-            chunk: list[_Item] = []
-            for raw in stream:
-                chunk.append(_normalise(raw, mapping))
-                if len(chunk) == CHUNK_ROWS:
-                    writer.write(chunk, counts)
-                    chunk = []
-                    if progress is not None:
-                        progress(counts.read, max(total, counts.read))
-            if chunk:
+        writer = _RecordWriter(source=batch.source, batch=batch, relaxed_commit=True)
+        with _sqlite_cache():
+            for chunk in _prepared_chunks(job, UnitResolver.load()):
                 writer.write(chunk, counts)
-        if progress is not None:
-            progress(counts.read, counts.read)
+                if progress is not None:
+                    progress(counts.read, max(total, counts.read))
     except Exception as exc:
         _finish(batch, counts, actor=actor, status=BatchStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
+    if progress is not None and counts.read < total:
+        progress(counts.read, counts.read)  # the estimate counted lines, not rows
     return _finish(batch, counts, actor=actor, status=BatchStatus.DONE,
                    details={"file": batch.file_name, "encoding": batch.encoding})
 
@@ -621,7 +627,8 @@ def import_records(*, actor: User | None, source_key: str, kind: str, idempotenc
     except MappingError as exc:
         raise ServiceError(str(exc), field="mapping") from None
 
-    items = [_normalise(row, parsed) for row in rows]
+    resolver = UnitResolver.load()
+    chunks = list(prepare.prepare_chunks(rows, parsed, resolver, CHUNK_ROWS))
     counts = _Counts()
     try:
         with transaction.atomic():
@@ -629,9 +636,9 @@ def import_records(*, actor: User | None, source_key: str, kind: str, idempotenc
                 source=source, label=(label or f"API {idempotency_key}")[:200], status=BatchStatus.RUNNING,
                 created_by=actor, file_format="api", kind=kind, idempotency_key=stored_key,
                 rows_expected=len(rows), mapping=_batch_mapping(parsed, None))
-            writer = _RecordWriter(source=source, batch=batch, resolver=UnitResolver.load())
-            for start in range(0, len(items), CHUNK_ROWS):
-                writer.write(items[start:start + CHUNK_ROWS], counts)
+            writer = _RecordWriter(source=source, batch=batch)
+            for chunk in chunks:
+                writer.write(chunk, counts)
             batch = _finish(batch, counts, actor=actor, status=BatchStatus.DONE,
                             details={"idempotency_key": idempotency_key})
     except IntegrityError:
@@ -656,8 +663,7 @@ def _visible_batch(actor: User | None, batch: ImportBatch, *, object_type: str, 
 
 
 def _open_row(row: QuarantinedRow) -> QuarantinedRow:
-    locked = (QuarantinedRow.objects.select_for_update().select_related("batch__source")
-              .get(pk=row.pk))
+    locked = QuarantinedRow.objects.select_for_update().select_related("batch__source").get(pk=row.pk)
     if locked.status != QuarantineStatus.OPEN:
         raise ServiceError(f"row {locked.row_number} of batch {locked.batch_id} is already "
                            f"{locked.get_status_display()}", field="status")
@@ -692,7 +698,6 @@ def quarantine_retry(*, actor: User | None, row: QuarantinedRow, corrected: Mapp
         if mapping is None and kind is None:
             raise ServiceError("this row does not say what it holds (no mapping, no kind): discard it and "
                                "import the record again", field="status")
-        raw = readers.RawRow(locked.row_number, cells, None, kind)
         extra = [column for column, value in cells.items()
                  if header is not None and column not in header and value and value.strip()]
         if extra:
@@ -700,17 +705,18 @@ def quarantine_retry(*, actor: User | None, row: QuarantinedRow, corrected: Mapp
             raise RetryRejected([FieldIssue("", extra[0], cells[extra[0]], "extra_cells",
                                             f"row {locked.row_number}: cells beyond the header ({listed}): "
                                             "clear them or move the values into their columns")])
-        result, payload = _normalise(raw, mapping)
-        if isinstance(result, BadRow):
-            raise RetryRejected(result.issues)
-        assert isinstance(result, GoodRow)
+        item = prepare.prepare_row(readers.RawRow(locked.row_number, cells, None, kind), mapping,
+                                   UnitResolver.load())
+        if len(item) == 3:
+            raise RetryRejected([FieldIssue(**issue) for issue in item[2]])
+        good: GoodItem = item
         counts = _Counts()
-        writer = _RecordWriter(source=batch.source, batch=batch, resolver=UnitResolver.load())
-        current = writer.write([(result, payload)], counts, update_batch=False)
+        writer = _RecordWriter(source=batch.source, batch=batch)
+        current = writer.write(PreparedChunk(good=[good]), counts, update_batch=False)
         locked.status = QuarantineStatus.FIXED
         locked.resolved_at = timezone.now()
         locked.resolved_by = actor
-        locked.record_id = current[result.source_key]
+        locked.record_id = current[good[1]]
         locked.save(update_fields=["status", "resolved_at", "resolved_by", "record"])
         # Column names only: the values are in the row and the record, not copied into the log.
         audit.record(actor=actor, action="records.quarantine_retry", object_type="quarantined_row",

@@ -5,7 +5,8 @@ station's area, a 6-digit code a county's or a city's); failing that, the addres
 written into an identifier — the first six digits of a resident ID, characters 3–8 of a
 unified social credit code — names the county where it was issued; failing that, the
 record belongs to the province. Units are read once per import, so resolving a row is
-a few dictionary look-ups.
+a few dictionary look-ups. A resolver is plain data, so it travels to the worker process
+that prepares a big file's rows (which imports no Django: models are imported in load()).
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from jingwu.core.models import Unit, UnitKind
-
 __all__ = ["UnitResolver"]
 
 # Fields holding a resident ID, per kind, in the order they are trusted.
 _ID_FIELDS: Final[tuple[str, ...]] = (
     "id_number", "owner_id_number", "subscriber_id_number", "legal_rep_id_number", "holder_id_number",
 )  # fmt: skip
-_AREA_KINDS: Final = (UnitKind.PROVINCE, UnitKind.CITY, UnitKind.COUNTY)
+# core.models.UnitKind values, spelt out so this module imports no Django.
+_STATION: Final = "station"
+_AREA_KINDS: Final = ("province", "city", "county")
 
 
 class UnitResolver:
@@ -34,18 +35,20 @@ class UnitResolver:
 
     @classmethod
     def load(cls) -> UnitResolver:
+        from jingwu.core.models import Unit
+
         stations: dict[str, int] = {}
         areas: dict[str, int] = {}
         rows = (Unit.objects.exclude(division_code="")
-                .filter(kind__in=[UnitKind.STATION, *_AREA_KINDS])
+                .filter(kind__in=[_STATION, *_AREA_KINDS])
                 .order_by("path").values_list("division_code", "kind", "pk"))
         for code, kind, pk in rows:
             # The first in path order wins should two units carry one code.
-            if kind == UnitKind.STATION and len(code) == 9:
+            if kind == _STATION and len(code) == 9:
                 stations.setdefault(code, pk)
-            elif kind != UnitKind.STATION and len(code) == 6:
+            elif kind != _STATION and len(code) == 6:
                 areas.setdefault(code, pk)
-        root = (Unit.objects.filter(parent__isnull=True, kind=UnitKind.PROVINCE).order_by("path")
+        root = (Unit.objects.filter(parent__isnull=True, kind="province").order_by("path")
                 .values_list("pk", flat=True).first())
         return cls(stations, areas, root)
 

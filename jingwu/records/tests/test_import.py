@@ -280,7 +280,7 @@ def test_warnings_are_counted_in_the_audit_entry(desk: Desk, tmp_path: Path) -> 
     path = write(tmp_path / "p.csv", people_csv(f"张三,{legacy},女,19850101,,"))
     batch = import_people(desk, path)
     assert report(batch) == (1, 1, 0, 0)
-    assert current(desk.source)[ZHANG].fields["sex"] == "F"  # the source's word, with a warning
+    assert fields_of(current(desk.source)[ZHANG])["sex"] == "F"  # the source's word, with a warning
     entry = AuditEntry.objects.get(action="records.import")
     assert entry.details["warnings"] == {"upgraded_from_15": 1, "sex_disagrees_with_id": 1}
 
@@ -340,7 +340,7 @@ def test_a_cell_that_cannot_be_stored_is_quarantined(desk: Desk, tmp_path: Path)
     assert report(batch) == (3, 2, 0, 1)
     assert issue_codes(batch) == [(3, "", "姓名", "unstorable_character")]
     assert batch.quarantined.get().raw["姓名"] == "陈\ufffd鑫"
-    assert current(desk.source)[LI].fields["name"] == r"李\u0000喆"  # the text, not the character
+    assert fields_of(current(desk.source)[LI])["name"] == r"李\u0000喆"  # the text, not the character
 
 
 def test_a_failure_mid_import_marks_the_batch_failed_and_keeps_what_balanced(
