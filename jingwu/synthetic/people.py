@@ -319,6 +319,8 @@ def _day_between(rng: random.Random, start: int, end: int = _END_DAY) -> str:
 _DAY_1995: Final = date(1995, 1, 1).toordinal()
 _DAY_2000: Final = date(2000, 1, 1).toordinal()
 _DAY_2003: Final = date(2003, 1, 1).toordinal()
+# Unified social credit codes with "MA" organisation codes are issued since October 2015.
+_DAY_USCC: Final = date(2015, 10, 1).toordinal()
 
 
 def _years_after(person: Person, years: int, floor: int) -> int:
@@ -558,7 +560,7 @@ class PeopleGenerator:
             "legal_rep_name": name, "legal_rep_id_number": id_number,
             "address": f"{person.address.split(town.name)[0]}{town.name}"
                        f"{self._roads[town.index][int(rng.random() * 5)]}{1 + int(rng.random() * 500)}号",
-            "registered_at": _day_between(rng, _years_after(person, 22, _DAY_2000)),
+            "registered_at": _day_between(rng, _years_after(person, 22, _DAY_USCC)),
             "industry": industry,
         }
         person.organisations.append(uscc)
