@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from jingwu.core.models import User
 from jingwu.records import entities, review
@@ -145,6 +145,8 @@ class JudgementOut(Schema):
     at: dt.datetime
     merged_into: int | None = Field(description="Confirmed across two entities: the entity both are now in")
     split_off: int | None = Field(description="Rejected inside one entity: the new entity one side went to")
+    conflict: int | None = Field(description="Confirmed, but this live rejection across the two entities keeps "
+                                             "them apart until it is judged again")
 
 
 def _actor(request: HttpRequest) -> User:
@@ -153,8 +155,8 @@ def _actor(request: HttpRequest) -> User:
     return user
 
 
-def _not_found(what: str, pk: int) -> tuple[int, dict[str, str]]:
-    return 404, {"detail": f"no {what} {pk}", "code": "not_found"}
+def _not_found(what: str, pk: int) -> Status[dict[str, str]]:
+    return Status(404, {"detail": f"no {what} {pk}", "code": "not_found"})
 
 
 @router.get("/entities/{entity_id}", response={200: EntityOut, 404: ErrorOut, 403: ErrorOut},
@@ -163,7 +165,7 @@ def entity_detail(request: HttpRequest, entity_id: int) -> Any:
     live = entities.entity_resolve(entity_id)
     if live is None:
         return _not_found("entity", entity_id)
-    return 200, entities.entity_get(_actor(request), live)
+    return Status(200, entities.entity_get(_actor(request), live))
 
 
 @router.get("/entities/{entity_id}/graph", response={200: GraphOut, 404: ErrorOut, 403: ErrorOut},
@@ -172,7 +174,7 @@ def entity_graph(request: HttpRequest, entity_id: int, page: int = 0, cap: int =
     live = entities.entity_resolve(entity_id)
     if live is None:
         return _not_found("entity", entity_id)
-    return 200, entities.entity_neighbours(_actor(request), live, page=page, cap=cap)
+    return Status(200, entities.entity_neighbours(_actor(request), live, page=page, cap=cap))
 
 
 @router.post("/judgements", response={201: JudgementOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
@@ -185,7 +187,8 @@ def judgement_create(request: HttpRequest, payload: JudgementIn) -> Any:
     outcome = review.judgement_record(actor=_actor(request), record_a=records[payload.record_a],
                                       record_b=records[payload.record_b], verdict=payload.verdict, note=payload.note)
     j = outcome.judgement
-    return 201, JudgementOut(id=j.pk, record_a=j.record_a_id, record_b=j.record_b_id, verdict=j.verdict, at=j.at,
+    return Status(201, JudgementOut(id=j.pk, record_a=j.record_a_id, record_b=j.record_b_id, verdict=j.verdict, at=j.at,
                              merged_into=outcome.merged_into.pk if outcome.merged_into else None,
-                             split_off=outcome.split_off.pk if outcome.split_off else None)
+                             split_off=outcome.split_off.pk if outcome.split_off else None,
+                             conflict=outcome.conflict.pk if outcome.conflict else None))
 

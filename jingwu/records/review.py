@@ -4,8 +4,9 @@ split an entity.  The linker obeys every live judgement on every later run.
 A judgement takes effect at once where that is cheap and certain:
 
 - **confirmed**, the records in two person entities: the entities merge (the older
-  survives, the other points to it), unless an analyst has rejected a pair across them —
-  then the confirmation is refused until that rejection is superseded;
+  survives, the other points to it) — unless an analyst has rejected another pair across
+  them: then the confirmation is recorded but the entities stay apart until every such
+  rejection is judged again (the linker, too, never merges across a live rejection);
 - **rejected**, both records in one person entity: the entity is split in two.  The
   engine re-clusters just that entity's records with the saved model and every live
   judgement; the part holding each record of the pair is its side, parts holding
@@ -54,6 +55,7 @@ class JudgementOutcome:
     judgement: LinkJudgement
     merged_into: Entity | None = None  # confirmed: the entity both records are now in
     split_off: Entity | None = None  # rejected: the new entity one side went to
+    conflict: LinkJudgement | None = None  # confirmed, but this rejection keeps the entities apart
 
 
 def _members(entity_id: int) -> list[int]:
@@ -147,6 +149,7 @@ def judgement_record(*, actor: User, record_a: SourceRecord, record_b: SourceRec
     low, high = sorted((record_a.pk, record_b.pk))
     merged_into: Entity | None = None
     split_off: Entity | None = None
+    conflict: LinkJudgement | None = None
     with transaction.atomic():
         _supersede({(low, high)})
         judgement = LinkJudgement.objects.create(record_a_id=low, record_b_id=high, verdict=verdict, analyst=actor,
@@ -156,10 +159,7 @@ def judgement_record(*, actor: User, record_a: SourceRecord, record_b: SourceRec
         ea, eb = entity_of.get(low), entity_of.get(high)
         if verdict == Verdict.CONFIRMED and ea is not None and eb is not None and ea != eb:
             conflict = _rejection_across(_members(ea), _members(eb))
-            if conflict is not None:
-                raise ServiceError(
-                    f"records {conflict.record_a_id} and {conflict.record_b_id} of these two entities were judged "
-                    f"different people (judgement {conflict.pk}); judge that pair again first", field="verdict")
+        if conflict is None and verdict == Verdict.CONFIRMED and ea is not None and eb is not None and ea != eb:
             survivor, gone = min(ea, eb), max(ea, eb)
             moved = dict.fromkeys(_members(gone), gone)
             linking.merge_entities({gone: survivor})
@@ -174,8 +174,9 @@ def judgement_record(*, actor: User, record_a: SourceRecord, record_b: SourceRec
                      object_id=judgement.pk, unit_code=record_a.unit.code if record_a.unit else "",
                      details={"record_a": low, "record_b": high, "verdict": verdict,
                               "merged_into": merged_into.pk if merged_into else None,
-                              "split_off": split_off.pk if split_off else None})
-    return JudgementOutcome(judgement, merged_into, split_off)
+                              "split_off": split_off.pk if split_off else None,
+                              "conflict": conflict.pk if conflict else None})
+    return JudgementOutcome(judgement, merged_into, split_off, conflict)
 
 
 def entity_split(*, actor: User, entity: Entity, record_ids: Collection[int], note: str = "") -> Entity:

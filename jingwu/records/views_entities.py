@@ -148,6 +148,9 @@ def review_judge(request: HttpRequest, pk: int) -> HttpResponse:
             text += " " + _("两个实体已合并为实体 %(id)s。") % {"id": outcome.merged_into.pk}
         if outcome.split_off is not None:
             text += " " + _("实体已拆分，新实体 %(id)s。") % {"id": outcome.split_off.pk}
+        if outcome.conflict is not None:
+            text += " " + _("两个实体之间另有“不是同一人”的结论（记录 %(a)s 与 %(b)s），暂不合并。") % {
+                "a": outcome.conflict.record_a_id, "b": outcome.conflict.record_b_id}
         messages.success(request, text)
     back = request.POST.get("back", "")
     return redirect(back if back.startswith("/records/review/") else "records:review_queue")

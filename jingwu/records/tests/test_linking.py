@@ -21,7 +21,6 @@ from jingwu.records.rows import content_hash
 from jingwu.records.tests.test_linking_fixture import (
     ACCOUNT2,
     ID1,
-    ID2,
     ID3,
     PLATE1,
     UNCERTAIN,

@@ -26,7 +26,8 @@ def test_the_most_trusted_source_wins_over_a_more_recent_one() -> None:
 def test_recency_decides_between_equally_trusted_sources() -> None:
     attributes = choose_attributes("person", [
         fact(1, 30, 1, address="旧地址"), fact(2, 30, 9, address="新地址"), fact(3, 30, 5, address="旧地址")])
-    assert attributes["address"] == {"value": "新地址", "records": [2], "others": [{"value": "旧地址", "records": [1, 3]}]}
+    assert attributes["address"] == {"value": "新地址", "records": [2],
+                                     "others": [{"value": "旧地址", "records": [1, 3]}]}
 
 
 def test_more_records_decide_when_trust_and_time_are_equal_then_the_value_itself() -> None:
@@ -54,8 +55,9 @@ def test_a_record_without_a_name_or_id_describes_no_person() -> None:
 def test_roles_name_each_entity_fields_in_its_own_vocabulary() -> None:
     vehicle = facts_from_row(record_id=5, source="vehicle", trust_rank=20, received_at=T0, unit_id=None,
                              kind="vehicle", source_key="VH", fields=None,
-                             payload={"plate": "鲁A 12345", "owner_name": "陈大文", "owner_id_number": "370102198003150011",
-                                      "owner_phone": "139-1234-0001", "registered_at": "2016-05-20"})
+                             payload={"plate": "鲁A 12345", "owner_name": "陈大文",
+                                      "owner_id_number": "370102198003150011", "owner_phone": "139-1234-0001",
+                                      "registered_at": "2016-05-20"})
     assert role(vehicle, "person") == {"name": "陈大文", "id_number": "370102198003150011", "phone": "+8613912340001"}
     assert role(vehicle, "vehicle") == {"plate": "鲁A12345", "registered_at": "2016-05-20"}
     assert role(vehicle, "phone") == {"phone": "+8613912340001"}
@@ -88,7 +90,8 @@ def test_imported_fields_are_used_as_stored() -> None:
 def test_entity_keys() -> None:
     assert entity_key("phone", {"phone": "+8613912340001"}) == "+8613912340001"
     assert entity_key("phone", {"phone": "12345"}) is None  # failed validation: no key
-    assert entity_key("place", {"address": "济南市 泉城路 1 号", "division_code": "370102001"}) == "370102|济南市泉城路1号"
+    spaced = {"address": "济南市 泉城路 1 号", "division_code": "370102001"}
+    assert entity_key("place", spaced) == "370102|济南市泉城路1号"
     assert entity_key("place", {"address": "泉城路1号"}) == "|泉城路1号"
     assert entity_key("organization", {"name": "某 公司"}) == "name:某公司"
     assert entity_key("account", {"account_number": "6222"}, invalid={"account_number"}) is None
