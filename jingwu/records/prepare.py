@@ -149,7 +149,7 @@ def file_chunks(spec: FileSpec, mapping: Mapping | None, resolver: UnitResolver,
         yield from prepare_chunks(stream, mapping, resolver, chunk_rows)
 
 
-# Messages from the worker: ("chunk", PreparedChunk), ("done", None), ("error", traceback text).
+# Messages from the worker: ("chunk", PreparedChunk), ("done", None), ("error", (summary, traceback)).
 Message = tuple[str, Any]
 
 
@@ -159,7 +159,7 @@ def worker_main(queue: Queue[Message], spec: FileSpec, mapping: Mapping | None, 
     try:
         for chunk in file_chunks(spec, mapping, resolver, chunk_rows):
             queue.put(("chunk", chunk))
-    except BaseException:
-        queue.put(("error", traceback.format_exc()))
-        raise
+    except Exception as exc:
+        queue.put(("error", (f"{type(exc).__name__}: {exc}", traceback.format_exc())))
+        return
     queue.put(("done", None))

@@ -73,6 +73,7 @@ __all__ = [
     "import_start",
     "mapping_document",
     "mapping_from_document",
+    "ordered_cells",
     "quarantine_discard",
     "quarantine_retry",
     "source_create",
@@ -182,7 +183,8 @@ def mapping_from_document(document: MappingABC[str, Any] | None) -> Mapping | No
 
 
 def _batch_mapping(mapping: Mapping | None, header: Sequence[str] | None) -> dict[str, Any]:
-    # The header is kept so a retry can tell cells beyond it (a ragged row) from columns.
+    # The header is kept so a retry can tell cells beyond it (a ragged row) from columns, and
+    # so a quarantined row's cells are shown in file order (jsonb keeps no key order).
     return {"mapping": mapping_document(mapping) if mapping is not None else None,
             "header": list(header) if header is not None else None}
 
@@ -488,7 +490,9 @@ def _chunks_in_worker(job: FileImport, resolver: UnitResolver) -> Iterator[Prepa
             if kind == "done":
                 return
             if kind == "error":
-                raise RuntimeError(f"the worker reading the file failed:\n{body}")
+                summary, trace = body
+                log.error("the worker reading %s for batch %s failed:\n%s", job.spec.path, job.batch.pk, trace)
+                raise RuntimeError(f"reading the file failed: {summary}")
             yield body
     finally:
         if worker.is_alive():
@@ -635,7 +639,7 @@ def import_records(*, actor: User | None, source_key: str, kind: str, idempotenc
             batch = ImportBatch.objects.create(
                 source=source, label=(label or f"API {idempotency_key}")[:200], status=BatchStatus.RUNNING,
                 created_by=actor, file_format="api", kind=kind, idempotency_key=stored_key,
-                rows_expected=len(rows), mapping=_batch_mapping(parsed, None))
+                rows_expected=len(rows), mapping=_batch_mapping(parsed, header))
             writer = _RecordWriter(source=source, batch=batch)
             for chunk in chunks:
                 writer.write(chunk, counts)
@@ -651,6 +655,24 @@ def import_records(*, actor: User | None, source_key: str, kind: str, idempotenc
 
 
 # --------------------------------------------------------------------------- quarantine
+
+
+def ordered_cells(row: QuarantinedRow) -> list[tuple[str, str | None]]:
+    """A quarantined row's cells in the file's column order (the batch's header, then any
+    cells beyond it), without the kind kept for FollowTheMoney rows."""
+    header: list[str] = (row.batch.mapping or {}).get("header") or []
+    cells: dict[str, str | None] = {k: v for k, v in row.raw.items() if k != KIND_CELL}
+    ordered = [(column, cells[column]) for column in header if column in cells]
+    seen = set(header)
+    rest = sorted((column for column in cells if column not in seen), key=_column_order)
+    return ordered + [(column, cells[column]) for column in rest]
+
+
+def _column_order(column: str) -> tuple[int, str]:
+    # Cells beyond the header are named by position ("#7"): in position order, after the rest.
+    if column.startswith("#") and column[1:].isdigit():
+        return 1, f"{int(column[1:]):09d}"
+    return 0, column
 
 
 def _visible_batch(actor: User | None, batch: ImportBatch, *, object_type: str, object_id: int) -> None:
@@ -687,7 +709,8 @@ def quarantine_retry(*, actor: User | None, row: QuarantinedRow, corrected: Mapp
         known = set(cells) | set(header or ())
         unknown = [column for column in corrected if column not in known]
         if unknown:
-            raise ServiceError(f"no column {unknown[0]!r} in this row (columns: {', '.join(cells)})",
+            columns = ", ".join(column for column, _value in ordered_cells(locked))
+            raise ServiceError(f"no column {unknown[0]!r} in this row (columns: {columns})",
                                field=unknown[0])
         changed = sorted(column for column, value in corrected.items() if cells.get(column) != value)
         cells.update(corrected)

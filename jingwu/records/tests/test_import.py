@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -363,3 +364,43 @@ def test_a_failure_mid_import_marks_the_batch_failed_and_keeps_what_balanced(
     assert (batch.status, batch.error) == (BatchStatus.FAILED, "RuntimeError: disk full")
     assert AuditEntry.objects.get(action="records.import").outcome == "error"
     assert QuarantinedRow.objects.count() == 0
+
+
+def test_a_big_file_is_prepared_by_a_worker_process_with_the_same_result(
+        desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(services.os, "cpu_count", lambda: 2)
+    used: list[int] = []
+    in_worker = services._chunks_in_worker
+
+    def counted(*args: Any) -> Any:
+        used.append(1)
+        return in_worker(*args)
+
+    monkeypatch.setattr(services, "_chunks_in_worker", counted)
+    moved = PEOPLE_ROWS[0].replace("泉城路1号", "经十路99号")
+    path = write(tmp_path / "p.csv", people_csv(*PEOPLE_ROWS, f"周八,{BAD_CHECK},男,,,", moved), "gbk")
+
+    batch = import_people(desk, path)
+
+    assert used == [1]
+    assert report(batch) == (5, 4, 0, 1)
+    assert issue_codes(batch) == [(5, "id_number", "证件号码", "check_char_mismatch")]
+    assert {k: r.fields for k, r in current(desk.source).items()} == {
+        ZHANG: {**ZHANG_FIELDS, "address": "济南市历下区经十路99号"}, CHEN: CHEN_FIELDS, LI: LI_FIELDS}
+
+
+def test_a_worker_that_fails_fails_the_batch(desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(services.os, "cpu_count", lambda: 2)
+    path = write(tmp_path / "p.csv", people_csv(*PEOPLE_ROWS))
+    job = services.import_start(actor=desk.steward, source_key="hukou", path=path, kind="person")
+    path.unlink()  # gone before the worker opens it
+    with pytest.raises(RuntimeError) as caught:
+        services.import_run(job, actor=desk.steward)
+    message = f"reading the file failed: FileNotFoundError: [Errno 2] No such file or directory: '{path}'"
+    assert str(caught.value) == message
+    job.batch.refresh_from_db()
+    assert (job.batch.status, report(job.batch), job.batch.error) == (
+        BatchStatus.FAILED, (0, 0, 0, 0), f"RuntimeError: {message}")

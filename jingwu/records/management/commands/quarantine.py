@@ -11,7 +11,6 @@ from jingwu.core.models import User
 from jingwu.core.services import ServiceError
 from jingwu.records import selectors, services
 from jingwu.records.models import QuarantinedRow, QuarantineStatus
-from jingwu.records.prepare import KIND_CELL
 
 STATUSES = [*QuarantineStatus.values, "all"]
 
@@ -47,7 +46,7 @@ class Command(BaseCommand):
         for row in rows[:limit]:
             reasons = "; ".join(issue["message"] for issue in row.issues)
             self.stdout.write(f"{row.pk}\t{row.batch_id}\t{row.row_number}\t{row.status}\t{reasons}")
-            cells = {column: value for column, value in row.raw.items() if column != KIND_CELL}
+            cells = dict(services.ordered_cells(row))
             self.stdout.write(f"\tcells: {json.dumps(cells, ensure_ascii=False)}")
         if total > limit:
             self.stdout.write(f"… {total - limit:,} more (use --limit)")
