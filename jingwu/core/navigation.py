@@ -25,6 +25,7 @@ NAV: list[NavEntry] = [
     NavEntry("core:purpose", _("查询事由"), Action.PORTAL_USE),
     NavEntry("core:audit", _("审计日志"), Action.AUDIT_READ),
     NavEntry("records:review_queue", _("关联复核"), Action.RECORDS_LINK_REVIEW),
+    NavEntry("records:imports", _("数据导入"), Action.RECORDS_IMPORT),
 ]
 
 

@@ -96,7 +96,8 @@ def batch_report_read(actor: User, pk: int, *, request: Any = None) -> ImportBat
 def quarantined_rows(actor: User | None, *, batch: int | None = None,
                      status: str | None = QuarantineStatus.OPEN) -> QuerySet[QuarantinedRow]:
     """Quarantined rows of the batches the actor sees (all for the console), in file order."""
-    queryset = QuarantinedRow.objects.select_related("batch__source").order_by("batch_id", "row_number", "pk")
+    queryset = (QuarantinedRow.objects.select_related("batch__source", "resolved_by")
+                .order_by("batch_id", "row_number", "pk"))
     if actor is not None:
         queryset = queryset.filter(batch__in=batches(actor).values("pk"))
     if batch is not None:

@@ -30,7 +30,7 @@ import re
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as MappingABC
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -78,7 +78,7 @@ __all__ = [
     "quarantine_retry",
     "source_create",
     "source_ensure",
-    "upload_path",
+    "upload_store",
 ]
 
 log = logging.getLogger(__name__)
@@ -541,25 +541,30 @@ def import_file(*, actor: User | None, source_key: str, path: str | Path, mappin
     return import_run(job, actor=actor, progress=progress)
 
 
-def upload_path(file_name: str) -> Path:
-    """A fresh place under JINGWU_VAR_DIR/uploads for an uploaded file; only the last
-    component of the name the browser sent is kept."""
+def upload_store(file_name: str, chunks: Iterable[bytes]) -> Path:
+    """Keep an uploaded file under JINGWU_VAR_DIR/uploads, in a folder of its own; only the
+    last component of the name the browser sent is used."""
     safe = Path(file_name.replace("\\", "/")).name.strip() or "upload"
     folder = Path(settings.VAR_DIR) / "uploads" / uuid.uuid4().hex
     folder.mkdir(parents=True)
-    return folder / safe[-200:]
+    path = folder / safe[-200:]
+    with path.open("wb") as handle:
+        for chunk in chunks:
+            handle.write(chunk)
+    return path
 
 
-def import_launch(job: FileImport, *, actor: User | None, background: bool) -> None:
+def import_launch(job: FileImport, *, actor: User | None, background: bool) -> threading.Thread | None:
     """Run an import now, or in a thread of this process so the page can show progress.
 
     A thread rather than a Huey task: `make demo` runs no job consumer, and the upload
     is a file on this machine's disk anyway."""
     if not background:
         _run_logged(job, actor)
-        return
+        return None
     thread = threading.Thread(target=_run_in_thread, args=(job, actor), name=f"import-{job.batch.pk}", daemon=True)
     thread.start()
+    return thread
 
 
 def _run_logged(job: FileImport, actor: User | None) -> None:
@@ -712,6 +717,9 @@ def quarantine_retry(*, actor: User | None, row: QuarantinedRow, corrected: Mapp
             columns = ", ".join(column for column, _value in ordered_cells(locked))
             raise ServiceError(f"no column {unknown[0]!r} in this row (columns: {columns})",
                                field=unknown[0])
+        # An empty field for a cell the row did not have is no correction.
+        corrected = {column: value for column, value in corrected.items()
+                     if not (value == "" and cells.get(column) is None)}
         changed = sorted(column for column, value in corrected.items() if cells.get(column) != value)
         cells.update(corrected)
         try:
