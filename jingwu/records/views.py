@@ -23,7 +23,7 @@ from jingwu.core.views import _shell, portal_view
 from jingwu.records import selectors, services
 from jingwu.records.forms_import import ImportUploadForm
 from jingwu.records.mapping import MappingError, load_mapping
-from jingwu.records.models import ImportBatch, QuarantinedRow, QuarantineStatus
+from jingwu.records.models import EntityKind, ImportBatch, QuarantinedRow, QuarantineStatus
 
 BATCH_PAGE_SIZE = 25
 QUARANTINE_PAGE_SIZE = 20
@@ -95,6 +95,10 @@ def _progress(batch: ImportBatch) -> dict[str, Any]:
     return {"batch": batch, "progress_max": total, "percent": min(100, round(100 * batch.rows_read / total))}
 
 
+def _kind_label(kind: str) -> str:
+    return str(EntityKind(kind).label) if kind in EntityKind.values else kind
+
+
 @portal_view(Action.RECORDS_IMPORT)
 @require_GET
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -107,10 +111,10 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     status = None if show == "all" else QuarantineStatus.OPEN
     rows = selectors.quarantined_rows(user, batch=batch.pk, status=status)
     page = Paginator(rows, QUARANTINE_PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = "all" if status is None else "open"
     return render(request, "records/import_detail.html", {
-        **_shell(request), **_progress(batch), "page": page, "show": "all" if status is None else "open",
-        "query": f"show={'all' if status is None else 'open'}",
-        "rows": [_row_context(row) for row in page.object_list],
+        **_shell(request), **_progress(batch), "kind_label": _kind_label(batch.kind), "page": page, "show": shown,
+        "query": f"show={shown}", "rows": [_row_context(row) for row in page.object_list],
     })
 
 
