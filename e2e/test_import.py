@@ -76,7 +76,8 @@ def test_a_steward_imports_a_csv_and_corrects_the_bad_row(phone: Any, steward: U
     phone.locator("article.quarantined .report-status").filter(has_text="已修正并导入").wait_for()
     quarantined = QuarantinedRow.objects.get()
     assert quarantined.status == QuarantineStatus.FIXED
-    assert SourceRecord.objects.get(pk=quarantined.record_id).source_key == GOOD_ID
+    assert quarantined.record is not None
+    assert quarantined.record.source_key == GOOD_ID
     assert SourceRecord.objects.filter(superseded_by__isnull=True).count() == 4
     assert phone.console_errors == []  # nothing refused by the Content-Security-Policy
 
