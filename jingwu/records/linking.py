@@ -50,8 +50,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Field, Model, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -114,6 +114,23 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 
 _DEFAULTS: Final = linkage.LinkageConfig()
+
+
+def _update(objects: Sequence[Model], fields: Sequence[str]) -> None:
+    """UPDATE each object's ``fields`` by primary key in one executemany: Django's
+    bulk_update builds a CASE per field and row, seconds for thousands of rows."""
+    if not objects:
+        return
+    model = type(objects[0])
+    opts = model._meta
+    columns = [f for name in fields if isinstance(f := opts.get_field(name), Field)]
+    quote = connection.ops.quote_name
+    sets = ", ".join(f"{quote(f.attname)} = %s" for f in columns)  # attname is the column for these models
+    sql = f"UPDATE {quote(opts.db_table)} SET {sets} WHERE id = %s"  # noqa: S608 - names from the model
+    rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk] for obj in objects]
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows):
+            cursor.executemany(sql, chunk)
 
 
 def default_config(**overrides: Any) -> linkage.LinkageConfig:
@@ -359,11 +376,34 @@ def _live(entity_ids: Iterable[int]) -> dict[int, int]:
     return out
 
 
-def _new_entities(kind: str, count: int, now: dt.datetime, keys: Sequence[str] | None = None) -> list[int]:
-    made = Entity.objects.bulk_create(
-        [Entity(kind=kind, key=keys[i] if keys else "", created_at=now, updated_at=now) for i in range(count)],
-        batch_size=CHUNK)
-    return [e.pk for e in made]
+def _new_entities(kind: str, members: Sequence[Sequence[Facts]], now: dt.datetime,
+                  keys: Sequence[str] | None = None) -> list[int]:
+    """Create entities, each described by its member records from the start."""
+    made = []
+    for i, records in enumerate(members):
+        entity = Entity(kind=kind, key=keys[i] if keys else "", created_at=now, updated_at=now)
+        if records:
+            _describe(entity, records)
+        made.append(entity)
+    return [e.pk for e in Entity.objects.bulk_create(made, batch_size=CHUNK)]
+
+
+def _insert(model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """INSERT rows of ready database values in one executemany (no model instances: a
+    first run writes hundreds of thousands of memberships and relations)."""
+    quote = connection.ops.quote_name
+    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+           f"VALUES ({', '.join('%s' for _ in columns)})")
+    count = 0
+    with connection.cursor() as cursor:
+        for chunk in _chunks(list(rows)):
+            cursor.executemany(sql, chunk)
+            count += len(chunk)
+    return count
+
+
+def _db_time(value: dt.datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 def move_memberships(moves: Mapping[int, int], *, kind: str = PERSON, method: str | None = None,
@@ -416,6 +456,23 @@ def _display_name(kind: str, attributes: Mapping[str, Mapping[str, Any]]) -> str
     return value("name")
 
 
+def _describe(entity: Entity, records: Sequence[Facts]) -> bool:
+    """Set an entity's attributes, display name, key (a person's: the validated ID number
+    shown) and unit (the most trusted record's) from its records; True when any changed."""
+    attributes = choose_attributes(entity.kind, records)
+    best = min(records, key=lambda f: (f.trust_rank, -f.received_at.timestamp(), f.id))
+    name = _display_name(entity.kind, attributes)[:200]
+    key = entity.key
+    if entity.kind == PERSON:
+        id_number = attributes.get("id_number")
+        key = id_number["value"] if id_number and validate_resident_id(id_number["value"]).valid else ""
+    new = (attributes, name, key, best.unit_id)
+    if (entity.attributes, entity.display_name, entity.key, entity.unit_id) == new:
+        return False
+    entity.attributes, entity.display_name, entity.key, entity.unit_id = new
+    return True
+
+
 def refresh_entities(entity_ids: Collection[int], facts: dict[int, Facts] | None = None,
                      now: dt.datetime | None = None) -> int:
     """Recompute the attributes, display name, key and unit of entities from their current
@@ -434,23 +491,11 @@ def refresh_entities(entity_ids: Collection[int], facts: dict[int, Facts] | None
         dirty = []
         for pk, entity in entities.items():
             records = [facts[r] for r in members.get(pk, ())]
-            if not records:
-                continue
-            attributes = choose_attributes(entity.kind, records)
-            best = min(records, key=lambda f: (f.trust_rank, -f.received_at.timestamp(), f.id))
-            name = _display_name(entity.kind, attributes)[:200]
-            key = entity.key
-            if entity.kind == PERSON:
-                id_number = attributes.get("id_number")
-                key = id_number["value"] if id_number and validate_resident_id(id_number["value"]).valid else ""
-            if (entity.attributes, entity.display_name, entity.key, entity.unit_id) != (
-                    attributes, name, key, best.unit_id):
-                entity.attributes, entity.display_name, entity.key = attributes, name, key
-                entity.unit_id, entity.updated_at = best.unit_id, now
+            if records and _describe(entity, records):
+                entity.updated_at = now
                 dirty.append(entity)
         if dirty:
-            Entity.objects.bulk_update(dirty, ["attributes", "display_name", "key", "unit", "updated_at"],
-                                       batch_size=500)
+            _update(dirty, ["attributes", "display_name", "key", "unit", "updated_at"])
             changed += len(dirty)
     return changed
 
@@ -577,16 +622,19 @@ def sync_relations(record_ids: Collection[int], facts: dict[int, Facts], *,
     stale = [pk for key, (pk, _) in existing.items() if key not in desired]
     for chunk in _chunks(stale):
         Relation.objects.filter(pk__in=chunk).delete()
-    create = [Relation(kind=k, subject_id=s, object_id=o, record_id=r, valid_from=v.valid_from, valid_to=v.valid_to,
-                       details=v.details) for (k, s, o, r), v in desired.items() if (k, s, o, r) not in existing]
-    Relation.objects.bulk_create(create, batch_size=CHUNK)
+    details = Relation._meta.get_field("details")
+    assert isinstance(details, Field)
+    day = connection.ops.adapt_datefield_value
+    create = [(k, s, o, r, day(v.valid_from), day(v.valid_to), details.get_db_prep_save(v.details, connection))
+              for (k, s, o, r), v in desired.items() if (k, s, o, r) not in existing]
+    _insert(Relation, ("kind", "subject_id", "object_id", "record_id", "valid_from", "valid_to", "details"), create)
     update = []
     for key, value in desired.items():
         if key in existing and existing[key][1] != value:
             update.append(Relation(pk=existing[key][0], valid_from=value.valid_from, valid_to=value.valid_to,
                                    details=value.details))
     if update:
-        Relation.objects.bulk_update(update, ["valid_from", "valid_to", "details"], batch_size=500)
+        _update(update, ["valid_from", "valid_to", "details"])
     return {"created": len(create), "deleted": len(stale), "updated": len(update)}
 
 
@@ -655,18 +703,25 @@ def _write_review_pairs(run: LinkRun, queue: Sequence[linkage.ReviewPair], unit_
                                      run=run, unit_id=_common_unit(units.get(a), units.get(b), paths, by_path)))
     ReviewPair.objects.bulk_create(create, batch_size=CHUNK)
     if update:
-        ReviewPair.objects.bulk_update(update, ["probability", "explanation", "run"], batch_size=500)
+        _update(update, ["probability", "explanation", "run"])
     return {"review_pairs_new": len(create), "review_pairs_kept": len(update), "review_pairs_obsolete": len(obsolete)}
 
 
 def _write_people(clusters: Mapping[int, str], prior: Mapping[int, int], hints: Mapping[int, int],
-                  methods: Mapping[int, tuple[str, float | None]], *, full: bool, now: dt.datetime
-                  ) -> tuple[dict[int, int], dict[int, int], set[int], dict[str, int]]:
+                  methods: Mapping[int, tuple[str, float | None]], facts: dict[int, Facts], *, full: bool,
+                  now: dt.datetime) -> tuple[dict[int, int], dict[int, int], set[int], dict[str, int]]:
     """Person memberships for the clustered records.  Returns (record → entity, record →
-    previous entity for records that moved, entities whose members changed, counts)."""
+    previous entity for records that moved, entities to describe again, counts)."""
     label_entity, merged = _assign(clusters, prior, hints)
     new_labels = sorted(label for label, entity in label_entity.items() if entity is None)
-    for label, pk in zip(new_labels, _new_entities(PERSON, len(new_labels), now), strict=True):
+    wanted = set(new_labels)
+    members: dict[str, list[int]] = defaultdict(list)
+    for rid, label in clusters.items():
+        if label in wanted:
+            members[label].append(rid)
+    facts_for([r for rs in members.values() for r in rs], facts)
+    fresh = _new_entities(PERSON, [[facts[r] for r in members[label]] for label in new_labels], now)
+    for label, pk in zip(new_labels, fresh, strict=True):
         label_entity[label] = pk
     merge_entities(merged, now)
     target: dict[int, int] = {}
@@ -681,15 +736,16 @@ def _write_people(clusters: Mapping[int, str], prior: Mapping[int, int], hints: 
                 kind=PERSON, record_id__in=chunk).values_list("pk", "record_id", "entity_id", "method",
                                                               "probability"):
             existing[rid] = (pk, merged.get(entity, entity), method, probability)
-    create, update = [], []
+    create: list[tuple[int, int, str, str, float | None, Any]] = []
+    update = []
     moved: dict[int, int] = {}
     touched: set[int] = set(merged.values())
+    linked_at = _db_time(now)
     for rid, entity in target.items():
         method, probability = methods.get(rid, ("model", None))
         row = existing.get(rid)
         if row is None:
-            create.append(EntityRecord(entity_id=entity, record_id=rid, kind=PERSON, method=method,
-                                       probability=probability, linked_at=now))
+            create.append((entity, rid, PERSON, method, probability, linked_at))
             touched.add(entity)
             continue
         pk, old_entity, old_method, old_probability = row
@@ -703,18 +759,22 @@ def _write_people(clusters: Mapping[int, str], prior: Mapping[int, int], hints: 
                                        linked_at=now))
     # Records moved by a merge moved with their entity (already re-pointed above).
     moved.update({rid: prior[rid] for rid in clusters if prior.get(rid) in merged})
-    EntityRecord.objects.bulk_create(create, batch_size=CHUNK)
+    _insert(EntityRecord, _MEMBERSHIP_COLUMNS, create)
     if update:
-        EntityRecord.objects.bulk_update(update, ["entity", "method", "probability", "linked_at"], batch_size=500)
+        _update(update, ["entity", "method", "probability", "linked_at"])
     counts = {"entities_created": len(new_labels), "entities_merged": len(merged),
               "memberships_created": len(create), "memberships_updated": len(update)}
-    return target, moved, touched, counts
+    return target, moved, touched - set(fresh), counts
 
 
-def _write_keyed(facts: Iterable[Facts], now: dt.datetime) -> tuple[set[int], dict[str, int]]:
-    """Non-person entities keyed by identifier, and the records' memberships in them."""
+_MEMBERSHIP_COLUMNS: Final = ("entity_id", "record_id", "kind", "method", "probability", "linked_at")
+
+
+def _write_keyed(facts: Mapping[int, Facts], now: dt.datetime) -> tuple[set[int], dict[str, int]]:
+    """Non-person entities keyed by identifier, and the records' memberships in them.
+    Returns the existing entities to describe again, and counts."""
     wanted: dict[tuple[int, str], str] = {}
-    for f in facts:
+    for f in facts.values():
         for kind in KEYED_KINDS:
             described = role(f, kind)
             if described:
@@ -722,8 +782,11 @@ def _write_keyed(facts: Iterable[Facts], now: dt.datetime) -> tuple[set[int], di
                 if key:
                     wanted[(f.id, kind)] = key
     by_kind: dict[str, set[str]] = defaultdict(set)
-    for (_, kind), key in wanted.items():
+    holders: dict[tuple[str, str], list[Facts]] = defaultdict(list)
+    for (rid, kind), key in wanted.items():
         by_kind[kind].add(key)
+        holders[(kind, key)].append(facts[rid])
+    fresh: set[int] = set()
     entity_of_key: dict[tuple[str, str], int] = {}
     created = 0
     for kind, keys in by_kind.items():
@@ -732,7 +795,9 @@ def _write_keyed(facts: Iterable[Facts], now: dt.datetime) -> tuple[set[int], di
                             .order_by("pk").values_list("pk", "key")):
                 entity_of_key.setdefault((kind, key), pk)
         missing = sorted(k for k in keys if (kind, k) not in entity_of_key)
-        for key, pk in zip(missing, _new_entities(kind, len(missing), now, missing), strict=True):
+        made = _new_entities(kind, [holders[(kind, key)] for key in missing], now, missing)
+        fresh.update(made)
+        for key, pk in zip(missing, made, strict=True):
             entity_of_key[(kind, key)] = pk
         created += len(missing)
     existing: dict[tuple[int, str], tuple[int, int]] = {}
@@ -741,21 +806,23 @@ def _write_keyed(facts: Iterable[Facts], now: dt.datetime) -> tuple[set[int], di
         rows = EntityRecord.objects.filter(record_id__in=id_chunk, kind__in=KEYED_KINDS)
         for pk, rid, kind, entity in rows.values_list("pk", "record_id", "kind", "entity_id"):
             existing[(rid, kind)] = (pk, entity)
-    create, update = [], []
+    create: list[tuple[int, int, str, str, None, Any]] = []
+    update = []
     touched: set[int] = set()
+    linked_at = _db_time(now)
     for (rid, kind), key in wanted.items():
         entity = entity_of_key[(kind, key)]
         row = existing.get((rid, kind))
         if row is None:
-            create.append(EntityRecord(entity_id=entity, record_id=rid, kind=kind, method="key", linked_at=now))
+            create.append((entity, rid, kind, "key", None, linked_at))
             touched.add(entity)
         elif row[1] != entity:
             update.append(EntityRecord(pk=row[0], entity_id=entity, linked_at=now))
             touched.update((entity, row[1]))
-    EntityRecord.objects.bulk_create(create, batch_size=CHUNK)
+    _insert(EntityRecord, _MEMBERSHIP_COLUMNS, create)
     if update:
-        EntityRecord.objects.bulk_update(update, ["entity", "linked_at"], batch_size=500)
-    return touched, {"keyed_entities_created": created, "keyed_memberships_created": len(create)}
+        _update(update, ["entity", "linked_at"])
+    return touched - fresh, {"keyed_entities_created": created, "keyed_memberships_created": len(create)}
 
 
 @dataclass
@@ -924,11 +991,11 @@ def link_run(*, actor: User | None, mode: Mode = "auto", config: linkage.Linkage
         stage("people")
         now = timezone.now()
         with transaction.atomic():
-            _target, moved, touched, counts = _write_people(linked.clusters, prior, hints, linked.methods, full=full,
-                                                           now=now)
+            _target, moved, touched, counts = _write_people(linked.clusters, prior, hints, linked.methods, facts,
+                                                            full=full, now=now)
             stats.update(counts)
             stage("keyed")
-            keyed_touched, keyed_counts = _write_keyed(scope_facts.values(), now)
+            keyed_touched, keyed_counts = _write_keyed(scope_facts, now)
             stats.update(keyed_counts)
             stage("relations")
             # A replaced version's relations are the new version's to give now.
@@ -943,8 +1010,9 @@ def link_run(*, actor: User | None, mode: Mode = "auto", config: linkage.Linkage
             else:
                 stats["relations"] = sync_relations(set(scope) | set(moved), facts, moved=moved)
             stage("attributes")
-            if full:
-                touched = set(Entity.objects.filter(merged_into__isnull=True).values_list("pk", flat=True))
+            if full:  # everything described again: a full run also heals what changed outside runs
+                touched = set(Entity.objects.filter(merged_into__isnull=True, created_at__lt=now)
+                              .values_list("pk", flat=True))
             stats["entities_refreshed"] = refresh_entities(touched | keyed_touched, facts, now)
             stage("review")
             unit_of = {rid: f.unit_id for rid, f in facts.items()}

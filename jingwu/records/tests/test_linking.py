@@ -266,3 +266,31 @@ def test_the_command_prints_a_summary_and_refuses_bad_thresholds() -> None:
     out = io.StringIO()
     call_command("link", stdout=out, verbosity=0)
     assert "(incremental)" in out.getvalue() and "records read                 0" in out.getvalue()
+
+
+def test_the_synthetic_province_links_exactly_as_its_ground_truth_says(tmp_path: Path) -> None:
+    from jingwu.synthetic.ground_truth import read_people
+    from jingwu.synthetic.services import synthetic_seed
+
+    report = synthetic_seed(people=300, cities=1, seed=11, ground_truth_directory=tmp_path)
+    linking.link_run(actor=None, mode="full")
+    people = list(read_people(report.people.ground_truth))
+    owner = {(r.source, r.key): person.person for person in people for r in person.records}
+    key_of = {pk: (source, key) for pk, source, key in SourceRecord.objects.values_list("pk", "source__key",
+                                                                                       "source_key")}
+    assert len(key_of) == len(owner) > 900
+    truth: dict[int, set[tuple[str, str]]] = {}
+    for key, person in owner.items():
+        truth.setdefault(person, set()).add(key)
+    found: dict[int, set[tuple[str, str]]] = {}
+    for rid, entity in EntityRecord.objects.filter(kind="person").values_list("record_id", "entity_id"):
+        found.setdefault(entity, set()).add(key_of[rid])
+    assert {frozenset(g) for g in found.values()} == {frozenset(g) for g in truth.values()}
+    # Every registered member but the head points to the head of the household.
+    members = sum(1 for person in people if person.relation != "户主")
+    assert Relation.objects.filter(kind="household").count() == members
+    heads = {person.household_id: person.person for person in people if person.relation == "户主"}
+    entity_of_person = {owner[next(iter(g))]: e for e, g in found.items()}
+    household = {(s, o) for s, o in Relation.objects.filter(kind="household").values_list("subject_id", "object_id")}
+    assert household == {(entity_of_person[p.person], entity_of_person[heads[p.household_id]])
+                         for p in people if p.relation != "户主"}
