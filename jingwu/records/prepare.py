@@ -113,20 +113,32 @@ def prepare_row(raw: readers.RawRow, mapping: Mapping | None, resolver: UnitReso
 
 
 def prepare_chunks(rows: Iterable[readers.RawRow], mapping: Mapping | None, resolver: UnitResolver,
-                   chunk_rows: int) -> Iterator[PreparedChunk]:
+                   chunk_rows: int, *, part: int = 0, parts: int = 1) -> Iterator[PreparedChunk]:
+    """The rows in chunks of ``chunk_rows``. With ``parts`` > 1 only every parts-th chunk,
+    starting at chunk ``part``, is prepared (the others are read and skipped): that many
+    workers share a file, each reading it, and the chunks are put back in order."""
     chunk = PreparedChunk()
     good, bad = chunk.good, chunk.bad
+    mine = part == 0
+    counted = 0
+    index = 0
     for raw in rows:
-        item = prepare_row(raw, mapping, resolver)
-        if len(item) == 8:
-            good.append(item)
-        else:
-            bad.append(item)
-        if len(good) + len(bad) == chunk_rows:
-            yield chunk
-            chunk = PreparedChunk()
-            good, bad = chunk.good, chunk.bad
-    if good or bad:
+        if mine:
+            item = prepare_row(raw, mapping, resolver)
+            if len(item) == 8:
+                good.append(item)
+            else:
+                bad.append(item)
+        counted += 1
+        if counted == chunk_rows:
+            if mine:
+                yield chunk
+                chunk = PreparedChunk()
+                good, bad = chunk.good, chunk.bad
+            counted = 0
+            index += 1
+            mine = index % parts == part
+    if mine and (good or bad):
         yield chunk
 
 
@@ -143,21 +155,21 @@ class FileSpec:
         return readers.read_file(self.path, format=self.format, encoding=self.encoding, sheet=self.sheet)
 
 
-def file_chunks(spec: FileSpec, mapping: Mapping | None, resolver: UnitResolver,
-                chunk_rows: int) -> Iterator[PreparedChunk]:
+def file_chunks(spec: FileSpec, mapping: Mapping | None, resolver: UnitResolver, chunk_rows: int, *,
+                part: int = 0, parts: int = 1) -> Iterator[PreparedChunk]:
     with spec.open() as stream:
-        yield from prepare_chunks(stream, mapping, resolver, chunk_rows)
+        yield from prepare_chunks(stream, mapping, resolver, chunk_rows, part=part, parts=parts)
 
 
-# Messages from the worker: ("chunk", PreparedChunk), ("done", None), ("error", (summary, traceback)).
+# Messages from a worker: ("chunk", PreparedChunk), ("done", None), ("error", (summary, traceback)).
 Message = tuple[str, Any]
 
 
 def worker_main(queue: Queue[Message], spec: FileSpec, mapping: Mapping | None, resolver: UnitResolver,
-                chunk_rows: int) -> None:
-    """Entry point of the worker process: prepare the file's chunks and send them in order."""
+                chunk_rows: int, part: int = 0, parts: int = 1) -> None:
+    """Entry point of a worker process: prepare its share of the file's chunks, in order."""
     try:
-        for chunk in file_chunks(spec, mapping, resolver, chunk_rows):
+        for chunk in file_chunks(spec, mapping, resolver, chunk_rows, part=part, parts=parts):
             queue.put(("chunk", chunk))
     except Exception as exc:
         queue.put(("error", (f"{type(exc).__name__}: {exc}", traceback.format_exc())))

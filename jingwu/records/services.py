@@ -22,6 +22,7 @@ per retry and per discard.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -89,9 +90,12 @@ log = logging.getLogger(__name__)
 # index pages all over the (source, source_key) indexes, and on SQLite each commit writes
 # those pages to the WAL again; at about a second a chunk, progress still moves visibly.
 CHUNK_ROWS: Final = 20_000
-# From this many rows (as count_rows estimates them) a file is read and normalised by a
-# worker process while this one writes; below it the worker's start-up costs more.
+# From this many rows (as count_rows estimates them) a file is read and normalised by
+# worker processes while this one writes; below it their start-up costs more. Normalising
+# is most of the work, so there is a worker per core (up to MAX_WORKERS) even though this
+# process writes too: it spends much of its time waiting for the database.
 PARALLEL_ROWS: Final = 50_000
+MAX_WORKERS: Final = 4
 MAX_API_RECORDS: Final = 10_000
 # A partner's idempotency key is stored prefixed with the user and source (ImportBatch
 # allows 128 characters), so two partners choosing "batch-1" never meet.
@@ -471,39 +475,52 @@ def _mapping_for(mapping: Mapping | None, kind: str | None, fmt: str, header: Se
         raise ServiceError(str(exc), field="mapping") from None
 
 
-def _chunks_in_worker(job: FileImport, resolver: UnitResolver) -> Iterator[PreparedChunk]:
-    """The file's prepared chunks, read and normalised by a worker process (spawned, not
-    forked: the page starts imports from a thread of the web server)."""
+def _chunks_in_workers(job: FileImport, resolver: UnitResolver, parts: int) -> Iterator[PreparedChunk]:
+    """The file's prepared chunks, in order, from ``parts`` worker processes that each read
+    the file and prepare every parts-th chunk. Spawned, not forked: the page starts imports
+    from a thread of the web server."""
     context = multiprocessing.get_context("spawn")
-    messages: Any = context.Queue(maxsize=3)
-    worker = context.Process(target=prepare.worker_main, name=f"jingwu-import-{job.batch.pk}", daemon=True,
-                             args=(messages, job.spec, job.mapping, resolver, CHUNK_ROWS))
-    worker.start()
+    queues: list[Any] = [context.Queue(maxsize=2) for _ in range(parts)]
+    workers = [context.Process(target=prepare.worker_main, name=f"jingwu-import-{job.batch.pk}-{part}",
+                               daemon=True, args=(queues[part], job.spec, job.mapping, resolver, CHUNK_ROWS, part,
+                                                  parts))
+               for part in range(parts)]
+    for worker in workers:
+        worker.start()
     try:
-        while True:
-            try:
-                kind, body = messages.get(timeout=_WORKER_POLL_SECONDS)
-            except queue.Empty:
-                if not worker.is_alive():
-                    raise RuntimeError(f"the worker reading the file stopped (exit code {worker.exitcode})") from None
-                continue
+        for index in itertools.count():
+            part = index % parts
+            kind, body = _next_message(queues[part], workers[part])
             if kind == "done":
-                return
+                return  # chunk `index` does not exist, so no later one does
             if kind == "error":
                 summary, trace = body
                 log.error("the worker reading %s for batch %s failed:\n%s", job.spec.path, job.batch.pk, trace)
                 raise RuntimeError(f"reading the file failed: {summary}")
             yield body
     finally:
-        if worker.is_alive():
-            worker.terminate()
-        worker.join()
-        messages.close()
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+        for messages in queues:
+            messages.close()
+
+
+def _next_message(messages: Any, worker: Any) -> prepare.Message:
+    while True:
+        try:
+            message: prepare.Message = messages.get(timeout=_WORKER_POLL_SECONDS)
+            return message
+        except queue.Empty:
+            if not worker.is_alive():
+                raise RuntimeError(f"the worker reading the file stopped (exit code {worker.exitcode})") from None
 
 
 def _prepared_chunks(job: FileImport, resolver: UnitResolver) -> Iterator[PreparedChunk]:
-    if (job.batch.rows_expected or 0) >= PARALLEL_ROWS and (os.cpu_count() or 1) > 1:
-        return _chunks_in_worker(job, resolver)
+    parts = min(MAX_WORKERS, os.cpu_count() or 1)
+    if (job.batch.rows_expected or 0) >= PARALLEL_ROWS and parts > 1:
+        return _chunks_in_workers(job, resolver, parts)
     return prepare.file_chunks(job.spec, job.mapping, resolver, CHUNK_ROWS)
 
 

@@ -372,19 +372,19 @@ def test_a_big_file_is_prepared_by_a_worker_process_with_the_same_result(
     monkeypatch.setattr(services, "CHUNK_ROWS", 2)
     monkeypatch.setattr(services.os, "cpu_count", lambda: 2)
     used: list[int] = []
-    in_worker = services._chunks_in_worker
+    in_workers = services._chunks_in_workers
 
     def counted(*args: Any) -> Any:
-        used.append(1)
-        return in_worker(*args)
+        used.append(args[-1])
+        return in_workers(*args)
 
-    monkeypatch.setattr(services, "_chunks_in_worker", counted)
+    monkeypatch.setattr(services, "_chunks_in_workers", counted)
     moved = PEOPLE_ROWS[0].replace("泉城路1号", "经十路99号")
     path = write(tmp_path / "p.csv", people_csv(*PEOPLE_ROWS, f"周八,{BAD_CHECK},男,,,", moved), "gbk")
 
     batch = import_people(desk, path)
 
-    assert used == [1]
+    assert used == [2]  # two workers, each preparing every other chunk of two rows
     assert report(batch) == (5, 4, 0, 1)
     assert issue_codes(batch) == [(5, "id_number", "证件号码", "check_char_mismatch")]
     assert {k: r.fields for k, r in current(desk.source).items()} == {
@@ -404,3 +404,22 @@ def test_a_worker_that_fails_fails_the_batch(desk: Desk, tmp_path: Path, monkeyp
     job.batch.refresh_from_db()
     assert (job.batch.status, report(job.batch), job.batch.error) == (
         BatchStatus.FAILED, (0, 0, 0, 0), f"RuntimeError: {message}")
+
+
+def test_workers_share_a_file_chunk_by_chunk() -> None:
+    from jingwu.records.mapping import Mapping
+    from jingwu.records.prepare import prepare_chunks
+    from jingwu.records.readers import RawRow
+    from jingwu.records.units import UnitResolver
+
+    rows = [RawRow(n, {"name": f"人{n}", "id": str(n)}) for n in range(2, 12)]
+    mapping = Mapping.default_for("person", ["name", "id"])
+
+    def numbers(part: int) -> list[list[int]]:
+        chunks = prepare_chunks(rows, mapping, UnitResolver({}, {}, None), 3, part=part, parts=2)
+        return [[item[0] for item in chunk.good] for chunk in chunks]
+
+    assert numbers(0) == [[2, 3, 4], [8, 9, 10]]
+    assert numbers(1) == [[5, 6, 7], [11]]
+    whole = prepare_chunks(rows, mapping, UnitResolver({}, {}, None), 3)
+    assert [[item[0] for item in chunk.good] for chunk in whole] == [[2, 3, 4], [5, 6, 7], [8, 9, 10], [11]]
