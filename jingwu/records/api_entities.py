@@ -126,7 +126,8 @@ class GraphOut(Schema):
     links: list[GraphLinkOut]
     page: int
     cap: int
-    total: int
+    count: int = Field(description="Relations on this page")
+    total: int = Field(description="Relations of the centre, both directions")
     has_more: bool
 
 

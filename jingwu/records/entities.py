@@ -67,6 +67,7 @@ FIELD_LABELS: Final[dict[str, Any]] = {
     "check_out": _("退房日期"),
 }
 SEX_LABELS: Final[dict[str, Any]] = {"M": _("男"), "F": _("女")}
+_PHONE_FIELDS: Final = frozenset({"phone", "owner_phone"})
 
 
 def mask_id_number(value: str) -> str:
@@ -81,6 +82,8 @@ def _shown(name: str, value: str, masked: bool) -> str:
         return mask_id_number(value)
     if name == "sex":
         return str(SEX_LABELS.get(value, value))
+    if name in _PHONE_FIELDS and value.startswith("+86"):
+        return value[3:]  # mainland numbers as people write them
     return value
 
 
@@ -335,6 +338,7 @@ class Graph:
     links: list[dict[str, Any]]
     page: int
     cap: int
+    count: int  # relations on this page
     total: int  # relations of the centre, both directions
     has_more: bool
 
@@ -370,7 +374,7 @@ def entity_neighbours(actor: User, entity_id: int, *, page: int = 0, cap: int = 
         if rel.kind not in link["kinds"]:
             link["kinds"].append(rel.kind)
             link["label"] = "、".join(str(labels.get(k, k)) for k in link["kinds"])
-    return Graph(entity.pk, list(nodes.values()), list(links.values()), page, cap, total, has_more)
+    return Graph(entity.pk, list(nodes.values()), list(links.values()), page, cap, len(rows), total, has_more)
 
 
 # --------------------------------------------------------------------------- review queue
@@ -408,10 +412,25 @@ class ReviewItem:
     entity_a: int | None
     entity_b: int | None
     reason: str
+    reason_label: str
     levels: dict[str, str]
 
 
 _REVIEW_FIELDS: Final = ("name", "id_number", "birth_date", "sex", "phone", "address", "division_code")
+# Why a pair is queued, and the model's comparison levels (records.linkage's labels), for people.
+REASON_LABELS: Final[dict[str, Any]] = {
+    "uncertain": _("把握不足"), "unsure": _("曾标为无法确定"), "blocked:different_id": _("身份证号不同"),
+}
+COMPARISON_LABELS: Final[dict[str, Any]] = {
+    "id_number": _("身份证号"), "name": _("姓名"), "birth_date": _("出生日期"), "phone_e164": _("电话"),
+    "sex": _("性别"), "division_code": _("行政区划"),
+}
+LEVEL_LABELS: Final[dict[str, Any]] = {
+    "same": _("一致"), "different": _("不同"), "missing": _("缺失"), "same pinyin": _("拼音相同"),
+    "one character differs": _("差一个字"), "one character differs, same initials": _("差一个字，首字母相同"),
+    "similar pinyin": _("拼音相近"), "one digit differs": _("差一位数字"), "same county": _("同一区县"),
+    "same city": _("同一城市"),
+}
 
 
 def _aligned(fa: Mapping[str, str], fb: Mapping[str, str], masked: bool) -> list[AlignedRow]:
@@ -434,9 +453,11 @@ def review_items(actor: User, pairs: Sequence[ReviewPair]) -> list[ReviewItem]:
         masked = access.masks_id_numbers(actor, p.unit)
         fa, fb = role(_facts(p.record_a), PERSON), role(_facts(p.record_b), PERSON)
         explanation = p.explanation or {}
+        reason = str(explanation.get("reason", ""))
+        levels = {str(COMPARISON_LABELS.get(k, k)): str(LEVEL_LABELS.get(v, v))
+                  for k, v in dict(explanation.get("levels", {})).items()}
         items.append(ReviewItem(p, _aligned(fa, fb, masked), entity_of.get(p.record_a_id),
-                                entity_of.get(p.record_b_id), str(explanation.get("reason", "")),
-                                dict(explanation.get("levels", {}))))
+                                entity_of.get(p.record_b_id), reason, str(REASON_LABELS.get(reason, reason)), levels))
     return items
 
 

@@ -149,9 +149,10 @@ def test_the_graph_is_one_ring_a_page_at_a_time(p: Province) -> None:
     assert (wife["kinds"], wife["label"]) == (["household", "relative"], "同户成员、亲属")
     first = c.get(f"/api/records/entities/{e1}/graph?page=0&cap=3").json()
     second = c.get(f"/api/records/entities/{e1}/graph?page=2&cap=3").json()
-    assert (first["total"], first["has_more"], first["page"], first["cap"]) == (8, True, 0, 3)
+    assert (first["total"], first["count"], first["has_more"], first["page"], first["cap"]) == (8, 3, True, 0, 3)
     # Ordered by kind: the last page holds two of the three uses_phone relations, one link.
-    assert (second["has_more"], [link["kinds"] for link in second["links"]]) == (False, [["uses_phone"]])
+    assert (second["count"], second["has_more"], [link["kinds"] for link in second["links"]]) == (
+        2, False, [["uses_phone"]])
     assert [link["kinds"] for link in first["links"]] == [["household"], ["owns_vehicle"], ["registered_at"]]
     assert [r[2] for r in _reads()] == [str(e1)] * 3
 

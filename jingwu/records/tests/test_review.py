@@ -72,6 +72,8 @@ def test_the_review_page_lines_the_pair_up_and_a_confirmation_merges_it(p: Provi
                     "电话": "same", "地址": "missing", "行政区划代码": "missing"}
     assert [v for v in re.findall(r'name="verdict" value="(\w+)"', card)] == ["confirmed", "rejected", "unsure"]
     assert 'name="csrfmiddlewaretoken"' in card
+    assert '<span class="badge reason reason-uncertain">把握不足</span>' in card
+    assert "<div><dt>电话</dt><dd>一致</dd></div>" in card and "<div><dt>姓名</dt><dd>不同</dd></div>" in card
     father, son = entity_of(UNCERTAIN[0]), entity_of(UNCERTAIN[1])
     response = c.post(f"/records/review/{pair.pk}/judge", {"verdict": "confirmed", "back": "/records/review/"})
     assert (response.status_code, response["Location"]) == (302, "/records/review/")

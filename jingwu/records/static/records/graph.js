@@ -23,6 +23,7 @@
   var links = new Map();
   var nextPage = new Map(); // entity id -> next page to load, absent when all loaded
   var totals = new Map();
+  var loaded = new Map(); // entity id -> relations of it loaded so far
   var chart = window.echarts.init(el);
 
   function urlFor(template, id) {
@@ -54,10 +55,8 @@
         })
       }]
     }, true);
-    var shown = 0;
-    links.forEach(function (l) { if (l.source === centre || l.target === centre) { shown += l.kinds.length; } });
-    status.textContent = text.status.replace("{shown}", String(Math.min(shown, totals.get(centre) || shown)))
-      .replace("{total}", String(totals.get(centre) || shown));
+    status.textContent = text.status.replace("{shown}", String(loaded.get(centre) || 0))
+      .replace("{total}", String(totals.get(centre) || 0));
     more.hidden = !nextPage.has(centre);
   }
 
@@ -91,6 +90,7 @@
           }
         });
         totals.set(String(data.centre), data.total);
+        loaded.set(String(data.centre), data.page * data.cap + data.count);
         if (data.has_more) {
           nextPage.set(String(data.centre), data.page + 1);
         } else {
