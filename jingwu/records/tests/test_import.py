@@ -423,3 +423,16 @@ def test_workers_share_a_file_chunk_by_chunk() -> None:
     assert numbers(1) == [[5, 6, 7], [11]]
     whole = prepare_chunks(rows, mapping, UnitResolver({}, {}, None), 3)
     assert [[item[0] for item in chunk.good] for chunk in whole] == [[2, 3, 4], [5, 6, 7], [8, 9, 10], [11]]
+
+
+def test_keys_and_cells_with_tabs_backslashes_and_line_breaks_are_stored_exactly(desk: Desk) -> None:
+    keys = ["A\tB", "C\\D", "E\nF", "G\r\nH", "I\\N", "\\."]
+    records = [{"编号": key, "姓名": f"张三{n}", "住址": f"路\\{n}\t号\n"} for n, key in enumerate(keys)]
+    mapping = {"key": "编号", "fields": {"name": "姓名", "address": "住址"}}
+    batch, _ = services.import_records(actor=None, source_key="hukou", kind="person", idempotency_key="x",
+                                       records=records, mapping=mapping)
+    assert report(batch) == (6, 6, 0, 0)
+    stored = current(desk.source)
+    assert sorted(stored) == sorted(keys)
+    assert stored["C\\D"].payload == {"编号": "C\\D", "姓名": "张三1", "住址": "路\\1\t号\n"}
+    assert fields_of(stored["I\\N"])["address"] == "路\\4 号"  # white space collapsed, the backslash kept
