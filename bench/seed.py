@@ -165,6 +165,16 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
+def speed_reference() -> float:
+    """Seconds for a fixed pure-Python loop: the machine's speed at that moment. On a
+    shared host it moves with other load, and so do all the figures beside it."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i * i
+    return time.perf_counter() - started
+
+
 def run_child(target: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     env = dict(os.environ, JINGWU_VAR_DIR=str(workdir), JINGWU_LOG_LEVEL="ERROR")
     if target == "sqlite":
@@ -174,11 +184,14 @@ def run_child(target: str, args: argparse.Namespace, workdir: Path) -> dict[str,
     command = [sys.executable, str(Path(__file__).resolve()), "--child", target, "--people", str(args.people),
                "--cities", str(args.cities), "--seed", str(args.seed), "--workers", str(args.workers),
                "--workdir", str(workdir)]
+    reference = speed_reference()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
         raise SystemExit(f"{target} run failed")
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    result = dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    result["speed_reference"] = (reference + speed_reference()) / 2
+    return result
 
 
 def machine() -> str:
@@ -217,6 +230,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     row("records", lambda r: r["records"], ",", ratio=False)
     row("CPU s, seed processes", lambda r: r["cpu_client"], ".1f")
     row("CPU s, PG backend", lambda r: r["cpu_server"], ".1f", ratio=False)
+    row("speed reference (s)", lambda r: r["speed_reference"], ".2f")
     row("peak RSS, all (MiB)", lambda r: r["peak_rss"] / 2**20, ",.0f")
     row("peak RSS, main (MiB)", lambda r: r["self_maxrss"] / 2**20, ",.0f")
     if "generate" in results:
