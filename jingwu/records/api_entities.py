@@ -98,6 +98,7 @@ class EntityOut(Schema):
     masked: bool
     attributes: list[AttributeOut]
     records: list[RecordOut]
+    records_total: int = Field(description="Records of the entity; at most 200, the most recent, are listed")
     relations: list[RelationOut]
     relations_total: int
     history: list[HistoryOut]

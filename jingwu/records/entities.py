@@ -49,6 +49,7 @@ __all__ = [
 
 PERSON: Final = EntityKind.PERSON.value
 RELATIONS_SHOWN: Final = 200  # per direction on the profile; the graph pages through the rest
+RECORDS_SHOWN: Final = 200
 GRAPH_CAP_MAX: Final = 200
 
 FIELD_LABELS: Final[dict[str, Any]] = {
@@ -211,6 +212,7 @@ class EntityProfile:
     masked: bool
     attributes: list[AttributeRow]
     records: list[RecordRow]
+    records_total: int  # memberships of the entity's kind, current and replaced
     relations: list[RelationRow]
     relations_total: int
     history: list[HistoryRow]
@@ -255,8 +257,12 @@ def entity_get(actor: User, entity_id: int) -> EntityProfile:
     masked = access.masks_id_numbers(actor, entity.unit)
     roots = _roots(actor)
 
-    memberships = list(EntityRecord.objects.filter(entity=entity).select_related("record__source", "record__unit")
-                       .order_by("record__received_at", "record_id"))
+    # A hotel's place may hold thousands of check-ins: the most recent records are shown.
+    membership_qs = EntityRecord.objects.filter(entity=entity)
+    memberships = list(membership_qs.select_related("record__source", "record__unit")
+                       .order_by("-record__received_at", "-record_id")[:RECORDS_SHOWN])
+    records_total = len(memberships) if len(memberships) < RECORDS_SHOWN else membership_qs.count()
+    memberships.reverse()
     member_ids = [m.record_id for m in memberships]
     older = list(SourceRecord.objects.filter(superseded_by_id__in=member_ids).exclude(pk__in=member_ids)
                  .select_related("source", "unit")) if member_ids else []
@@ -322,8 +328,8 @@ def entity_get(actor: User, entity_id: int) -> EntityProfile:
     return EntityProfile(
         id=entity.pk, kind=entity.kind, kind_label=str(EntityKind(entity.kind).label),
         display_name=entity.display_name, key=key, unit_name=entity.unit.name if entity.unit else "",
-        masked=masked, attributes=attributes, records=records, relations=relations, relations_total=total,
-        history=history, updated_at=entity.updated_at)
+        masked=masked, attributes=attributes, records=records, records_total=records_total, relations=relations,
+        relations_total=total, history=history, updated_at=entity.updated_at)
 
 
 # --------------------------------------------------------------------------- the graph

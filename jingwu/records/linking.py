@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Field, Model, Q, QuerySet
+from django.db.models import Field, Max, Model, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -917,6 +917,11 @@ def _remove_files(stats: Mapping[str, Any], keep: Mapping[str, Any]) -> None:
             (directory / value).unlink(missing_ok=True)
 
 
+def _last_judgement() -> int:
+    """Every judgement and split adds a judgement row: the newest id says whether any came."""
+    return LinkJudgement.objects.aggregate(last=Max("pk"))["last"] or 0
+
+
 class _Stages:
     """Progress reports and the seconds each stage took (kept in the run's stats)."""
 
@@ -977,6 +982,7 @@ def link_run(*, actor: User | None, mode: Mode = "auto", config: linkage.Linkage
             facts_for(scope, facts)
         stats["records_read"] = len(facts)
         judgements = live_judgements()
+        last_judgement = _last_judgement()
         stage("link")
         scope_facts = {rid: facts[rid] for rid in scope}
         if full:
@@ -991,6 +997,9 @@ def link_run(*, actor: User | None, mode: Mode = "auto", config: linkage.Linkage
         stage("people")
         now = timezone.now()
         with transaction.atomic():
+            if _last_judgement() != last_judgement:
+                # An analyst judged or split meanwhile: writing this run's clusters could undo it.
+                raise ServiceError("an analyst judgement was recorded during the run; run it again")
             _target, moved, touched, counts = _write_people(linked.clusters, prior, hints, linked.methods, facts,
                                                             full=full, now=now)
             stats.update(counts)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -16,7 +18,7 @@ from jingwu.core.models import AuditEntry
 from jingwu.core.services import ServiceError
 from jingwu.core.tests.factories import make_user
 from jingwu.records import linking
-from jingwu.records.models import Entity, EntityRecord, LinkRun, Relation, ReviewPair, SourceRecord
+from jingwu.records.models import Entity, EntityRecord, LinkJudgement, LinkRun, Relation, ReviewPair, SourceRecord
 from jingwu.records.rows import content_hash
 from jingwu.records.tests.test_linking_fixture import (
     ACCOUNT2,
@@ -241,10 +243,10 @@ def test_an_incremental_run_needs_a_saved_model() -> None:
     assert not LinkRun.objects.exists()  # refused before it started
 
 
-def test_the_model_and_prepared_records_of_the_previous_run_are_replaced(settings: pytest.FixtureRequest) -> None:
+def test_the_model_and_prepared_records_of_the_previous_run_are_replaced() -> None:
     build_province()
     first = linking.link_run(actor=None, mode="full")
-    directory = Path(settings.VAR_DIR) / "linkage"  # type: ignore[attr-defined]
+    directory = Path(settings.VAR_DIR) / "linkage"
     assert (directory / first.stats["model_file"]).exists() and (directory / first.stats["prepared_file"]).exists()
     second = linking.link_run(actor=None, mode="full")
     assert not (directory / first.stats["model_file"]).exists()
@@ -294,3 +296,25 @@ def test_the_synthetic_province_links_exactly_as_its_ground_truth_says(tmp_path:
     household = {(s, o) for s, o in Relation.objects.filter(kind="household").values_list("subject_id", "object_id")}
     assert household == {(entity_of_person[p.person], entity_of_person[heads[p.household_id]])
                          for p in people if p.relation != "户主"}
+
+
+def test_a_run_that_overlaps_an_analysts_judgement_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = build_province()
+    steward = make_user("steward", [("data_steward", p.tree.province)])
+    save_files = linking._save_files
+
+    def judged_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        LinkJudgement.objects.create(record_a=p.records["HK8"], record_b=p.records["TEL9"], verdict="rejected",
+                                     analyst=steward)
+        return save_files(*args, **kwargs)
+
+    monkeypatch.setattr(linking, "_save_files", judged_meanwhile)
+    directory = Path(settings.VAR_DIR) / "linkage"
+    files = set(directory.iterdir()) if directory.exists() else set()
+    with pytest.raises(ServiceError, match="judgement was recorded during the run"):
+        linking.link_run(actor=None, mode="full")
+    run = LinkRun.objects.get()
+    assert run.stats["error"] == "ServiceError: an analyst judgement was recorded during the run; run it again"
+    assert not Entity.objects.exists() and not EntityRecord.objects.exists()
+    # The model and prepared records it saved went with it.
+    assert set(directory.iterdir()) == files
