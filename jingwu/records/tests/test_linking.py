@@ -318,3 +318,14 @@ def test_a_run_that_overlaps_an_analysts_judgement_writes_nothing(monkeypatch: p
     assert not Entity.objects.exists() and not EntityRecord.objects.exists()
     # The model and prepared records it saved went with it.
     assert set(directory.iterdir()) == files
+
+
+def test_a_pair_no_longer_uncertain_leaves_the_queue() -> None:
+    p = linked_province()
+    pair = ReviewPair.objects.get(status="open")
+    # Looser thresholds: the father and his son's SIM now link outright.
+    run = linking.link_run(actor=None, mode="full", config=linking.default_config(accept=0.7, review_low=0.5))
+    assert entity_of(UNCERTAIN[0]) == entity_of(UNCERTAIN[1])
+    assert ReviewPair.objects.get(pk=pair.pk).status == "obsolete"
+    assert (run.stats["review_pairs_obsolete"], ReviewPair.objects.filter(status="open").count()) == (1, 0)
+    assert EntityRecord.objects.get(record=p.records["TEL9"], kind="person").method == "model"
