@@ -100,7 +100,7 @@ PERSON: Final = EntityKind.PERSON.value
 KEYED_KINDS: Final = ("phone", "vehicle", "organization", "account", "place")
 PERSON_PERSON: Final = (RelationKind.HOUSEHOLD_MEMBER.value, RelationKind.RELATIVE.value)
 HEAD_OF_HOUSEHOLD: Final = "户主"
-# Relations to the head that are kinship (GA/T 2261.3 household relation terms we meet).
+# Relations to the head that are kinship, as household registers write them.
 KIN: Final = frozenset({"配偶", "夫", "妻", "子", "女", "儿子", "女儿", "长子", "次子", "长女", "次女", "父亲",
                         "母亲", "父母", "孙子", "孙女", "外孙子", "外孙女", "兄", "弟", "姐", "妹", "兄弟姐妹",
                         "祖父", "祖母", "外祖父", "外祖母", "儿媳", "女婿", "公公", "婆婆", "岳父", "岳母"})
@@ -111,9 +111,6 @@ T = TypeVar("T")
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-_DEFAULTS: Final = linkage.LinkageConfig()
 
 
 def _update(objects: Sequence[Model], fields: Sequence[str]) -> None:
@@ -131,6 +128,9 @@ def _update(objects: Sequence[Model], fields: Sequence[str]) -> None:
     with connection.cursor() as cursor:
         for chunk in _chunks(rows):
             cursor.executemany(sql, chunk)
+
+
+_DEFAULTS: Final = linkage.LinkageConfig()
 
 
 def default_config(**overrides: Any) -> linkage.LinkageConfig:
