@@ -392,10 +392,16 @@ def _insert(model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[
     """INSERT rows of ready database values in one executemany (no model instances: a
     first run writes hundreds of thousands of memberships and relations)."""
     quote = connection.ops.quote_name
-    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
-           f"VALUES ({', '.join('%s' for _ in columns)})")
+    target = f"{quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)})"
     count = 0
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {target} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+            return count
+        sql = f"INSERT INTO {target} VALUES ({', '.join('%s' for _ in columns)})"  # noqa: S608 - model names
         for chunk in _chunks(list(rows)):
             cursor.executemany(sql, chunk)
             count += len(chunk)
