@@ -29,6 +29,7 @@ from typing import Final
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from jingwu.core import access, audit
 from jingwu.core.models import User
@@ -135,17 +136,17 @@ def judgement_record(*, actor: User, record_a: SourceRecord, record_b: SourceRec
     """Record an analyst's verdict on two records (superseding an earlier one of the pair)
     and close the pair's review; effects on entities as the module docstring says."""
     if verdict not in Verdict.values:
-        raise ServiceError(f"verdict must be one of {', '.join(Verdict.values)}", field="verdict")
+        raise ServiceError(_("复核结论只能是 confirmed、rejected 或 unsure。"), field="verdict")
     if record_a.pk == record_b.pk:
-        raise ServiceError("a judgement needs two different records", field="record_b")
+        raise ServiceError(_("复核需要两条不同的记录。"), field="record_b")
     note = note.strip()
     if len(note) > NOTE_MAX:
-        raise ServiceError(f"the note is longer than {NOTE_MAX} characters", field="note")
+        raise ServiceError(_("说明不能超过 %(n)s 个字。") % {"n": NOTE_MAX}, field="note")
     for record in (record_a, record_b):
         access.check(actor, access.Action.RECORDS_LINK_REVIEW, record.unit, object_type="source_record",
                      object_id=record.pk)
         if record.superseded_by_id is not None:
-            raise ServiceError(f"record {record.pk} has been replaced by a newer version", field="record")
+            raise ServiceError(_("记录 %(id)s 已被新版本取代。") % {"id": record.pk}, field="record")
     low, high = sorted((record_a.pk, record_b.pk))
     merged_into: Entity | None = None
     split_off: Entity | None = None
@@ -184,23 +185,24 @@ def entity_split(*, actor: User, entity: Entity, record_ids: Collection[int], no
     every pair across the two sides so no later run merges them again."""
     access.check(actor, access.Action.RECORDS_LINK_REVIEW, entity.unit, object_type="entity", object_id=entity.pk)
     if entity.kind != PERSON:
-        raise ServiceError("only person entities are split; other entities are keyed by their identifier",
-                           field="entity")
+        raise ServiceError(_("只有人员实体可以拆分；其他实体按标识符归并。"), field="entity")
     if entity.merged_into_id is not None:
-        raise ServiceError(f"entity {entity.pk} was merged into {entity.merged_into_id}", field="entity")
+        raise ServiceError(_("实体 %(id)s 已并入实体 %(into)s。") % {"id": entity.pk, "into": entity.merged_into_id},
+                           field="entity")
     note = note.strip()
     if len(note) > NOTE_MAX:
-        raise ServiceError(f"the note is longer than {NOTE_MAX} characters", field="note")
+        raise ServiceError(_("说明不能超过 %(n)s 个字。") % {"n": NOTE_MAX}, field="note")
     members = _members(entity.pk)
     chosen = sorted(set(record_ids))
     if not chosen:
-        raise ServiceError("choose the records to split off", field="records")
+        raise ServiceError(_("请选择要拆出的记录。"), field="records")
     strangers = sorted(set(chosen) - set(members))
     if strangers:
-        raise ServiceError(f"records {strangers} are not current records of entity {entity.pk}", field="records")
+        raise ServiceError(_("记录 %(ids)s 不是实体 %(id)s 的现有记录。") % {
+            "ids": "、".join(map(str, strangers)), "id": entity.pk}, field="records")
     rest = [m for m in members if m not in set(chosen)]
     if not rest:
-        raise ServiceError("leave at least one record in the entity", field="records")
+        raise ServiceError(_("实体中至少要保留一条记录。"), field="records")
     parts = linkage.split_judgements([[str(r) for r in rest], [str(r) for r in chosen]])
     pairs: set[tuple[int, int]] = set()
     for j in parts:

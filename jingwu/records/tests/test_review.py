@@ -124,6 +124,8 @@ def test_a_split_records_rejections_across_the_sides_and_holds_even_against_a_sh
     c = _client(steward)
     page = c.get(f"/records/entities/{e1}/split").content.decode()
     assert page.count('type="checkbox" name="records"') == 4
+    empty = c.post(f"/records/entities/{e1}/split", {"note": "x"})
+    assert empty.status_code == 400 and "请选择要拆出的记录。" in empty.content.decode()
     response = c.post(f"/records/entities/{e1}/split", {"records": [p.rid("HT1")], "note": "酒店登记冒用"})
     new = entity_of("HT1")
     assert (response.status_code, response["Location"]) == (302, f"/records/entities/{new}/")
@@ -142,14 +144,15 @@ def test_a_split_records_rejections_across_the_sides_and_holds_even_against_a_sh
 def test_a_split_must_leave_records_on_both_sides(p: Province, steward: User) -> None:
     e1 = Entity.objects.get(pk=entity_of("HK1"))
     members = [p.rid(k) for k in ("HK1", "HT1", "TEL1", "VH1")]
-    with pytest.raises(ServiceError, match="leave at least one record"):
+    with pytest.raises(ServiceError, match="实体中至少要保留一条记录"):
         review.entity_split(actor=steward, entity=e1, record_ids=members)
-    with pytest.raises(ServiceError, match="not current records of entity"):
+    with pytest.raises(ServiceError) as stranger:
         review.entity_split(actor=steward, entity=e1, record_ids=[p.rid("HK2")])
-    with pytest.raises(ServiceError, match="choose the records"):
+    assert str(stranger.value) == f"记录 {p.rid('HK2')} 不是实体 {e1.pk} 的现有记录。"
+    with pytest.raises(ServiceError, match="请选择要拆出的记录"):
         review.entity_split(actor=steward, entity=e1, record_ids=[])
     phone = Entity.objects.get(kind="phone", key="+8613912340001")
-    with pytest.raises(ServiceError, match="only person entities"):
+    with pytest.raises(ServiceError, match="只有人员实体可以拆分"):
         review.entity_split(actor=steward, entity=phone, record_ids=[p.rid("HK1")])
 
 
@@ -208,8 +211,8 @@ def test_the_judgements_api(p: Province, steward: User) -> None:
         "record_a": a, "record_b": b, "verdict": "rejected", "merged_into": None, "split_off": None}
     assert LinkJudgement.objects.get(pk=body["id"]).note == "父子"
     same = post({"record_a": a, "record_b": a, "verdict": "confirmed"})
-    assert (same.status_code, same.json()) == (400, {"detail": "a judgement needs two different records",
-                                                     "field": "record_b", "code": "invalid"})
+    assert (same.status_code, same.json()) == (400, {"detail": "复核需要两条不同的记录。", "field": "record_b",
+                                                     "code": "invalid"})
     missing = post({"record_a": a, "record_b": 999999, "verdict": "confirmed"})
     assert (missing.status_code, missing.json()) == (404, {"detail": "no record 999999", "code": "not_found"})
     assert post({"record_a": a, "record_b": b, "verdict": "maybe"}).status_code == 422
