@@ -15,6 +15,7 @@ from jingwu.records import entities, review
 from jingwu.records.models import SourceRecord
 
 router = Router(tags=["records: entities"])
+MAX_ID = 2**63 - 1  # a database id is a signed 64-bit integer
 
 
 class ErrorOut(Schema):
@@ -133,8 +134,8 @@ class GraphOut(Schema):
 
 
 class JudgementIn(Schema):
-    record_a: int
-    record_b: int
+    record_a: int = Field(ge=1, le=MAX_ID)
+    record_b: int = Field(ge=1, le=MAX_ID)
     verdict: Literal["confirmed", "rejected", "unsure"]
     note: str = Field("", max_length=500)
 

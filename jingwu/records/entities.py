@@ -51,6 +51,7 @@ PERSON: Final = EntityKind.PERSON.value
 RELATIONS_SHOWN: Final = 200  # per direction on the profile; the graph pages through the rest
 RECORDS_SHOWN: Final = 200
 GRAPH_CAP_MAX: Final = 200
+GRAPH_PAGE_MAX: Final = 1_000_000  # keeps OFFSET within what every database takes
 
 FIELD_LABELS: Final[dict[str, Any]] = {
     "name": _("名称/姓名"), "former_name": _("曾用名"), "id_number": _("身份证号"), "birth_date": _("出生日期"),
@@ -112,6 +113,8 @@ def _read(actor: User, entity: Entity, details: dict[str, Any]) -> None:
 def entity_resolve(entity_id: int) -> int | None:
     """The live entity an id now stands for (merged entities point to their survivor);
     None when there is no such entity.  Ids only, so no audit."""
+    if not 0 < entity_id < 2**63:  # no such id in any database (SQLite would overflow)
+        return None
     seen: set[int] = set()
     current = entity_id
     while current not in seen:
@@ -352,7 +355,7 @@ class Graph:
 def entity_neighbours(actor: User, entity_id: int, *, page: int = 0, cap: int = 50) -> Graph:
     """The entity's relations (both directions) ordered by kind, ``cap`` per page, as
     nodes and links; several relations to one neighbour make one link."""
-    page, cap = max(page, 0), min(max(cap, 1), GRAPH_CAP_MAX)
+    page, cap = min(max(page, 0), GRAPH_PAGE_MAX), min(max(cap, 1), GRAPH_CAP_MAX)
     entity = Entity.objects.select_related("unit").get(pk=entity_id)
     _read(actor, entity, {"view": "graph", "page": page})
     roots = _roots(actor)

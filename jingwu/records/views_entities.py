@@ -132,6 +132,8 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 @require_POST
 def review_judge(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
+    if pk >= 2**63:  # beyond any id (SQLite would overflow)
+        raise Http404
     pair = get_object_or_404(ReviewPair.objects.select_related("record_a__unit", "record_b__unit"), pk=pk)
     verdict = request.POST.get("verdict", "")
     if verdict not in Verdict.values:

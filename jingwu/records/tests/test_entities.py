@@ -183,3 +183,40 @@ def test_the_review_queue_shows_only_pairs_within_the_stewards_jurisdiction(p: P
     assert reads == [("zhao", "allowed", "review_queue"), ("qian", "allowed", "review_queue"),
                      ("wang", "denied", "page")]
     assert EntityRecord.objects.filter(kind="person").count() == 19
+
+
+def test_the_api_answers_any_input_without_a_server_error(p: Province) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    steward = _user("zhao", "data_steward", p.tree.county_a1)
+    c = _client(steward)
+    e1 = entity_of("HK1")
+    ints = st.integers(min_value=-(2**70), max_value=2**70)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(page=ints, cap=ints)
+    def graph(page: int, cap: int) -> None:
+        response = c.get(f"/api/records/entities/{e1}/graph", {"page": page, "cap": cap})
+        assert response.status_code == 200
+        assert 1 <= response.json()["cap"] <= 200
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(body=st.dictionaries(st.sampled_from(["record_a", "record_b", "verdict", "note"]),
+                                st.one_of(ints, st.text(max_size=20), st.none(), st.booleans())))
+    def judgement(body: dict[str, Any]) -> None:
+        response = c.post("/api/records/judgements", body, content_type="application/json")
+        assert response.status_code in (201, 400, 403, 404, 422)
+        assert "detail" in response.json() or response.status_code == 201
+
+    graph()
+    judgement()
+    huge = 2**70
+    assert post_status(c, {"record_a": huge, "record_b": e1, "verdict": "confirmed"}) == 422
+    assert c.get(f"/api/records/entities/{huge}").status_code == 404
+    assert c.get(f"/api/records/entities/{huge}/graph").status_code == 404
+    assert c.get(f"/records/entities/{huge}/").status_code == 404
+
+
+def post_status(c: Client, body: dict[str, Any]) -> int:
+    return c.post("/api/records/judgements", body, content_type="application/json").status_code

@@ -84,6 +84,7 @@ def test_the_review_page_lines_the_pair_up_and_a_confirmation_merges_it(p: Provi
     assert set(EntityRecord.objects.filter(record__source_key__in=UNCERTAIN, kind="person").values_list(
         "method", "probability")) == {("judgement", 1.0)}
     assert "没有待复核的记录对" in c.get("/records/review/").content.decode()
+    assert c.post(f"/records/review/{2**70}/judge", {"verdict": "confirmed"}).status_code == 404
     entry = AuditEntry.objects.get(action="records.link_judgement")
     assert entry.details == {"record_a": pair.record_a_id, "record_b": pair.record_b_id, "verdict": "confirmed",
                              "merged_into": survivor, "split_off": None, "conflict": None}
