@@ -84,12 +84,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Rows per transaction: big enough that per-statement costs vanish, small enough that the
-# write lock is held for a fraction of a second and progress moves visibly.
 # Rows per transaction. Large, because keys arrive in no order: every chunk rewrites
 # index pages all over the (source, source_key) indexes, and on SQLite each commit writes
 # those pages to the WAL again (measured on 1M rows: 20,000-row chunks spend 14 s in
-# commits, 50,000-row chunks 6 s); at a few seconds a chunk, progress still moves visibly.
+# commits, 50,000-row chunks 6 s); at a few seconds a chunk, progress still moves visibly,
+# and SQLite's one write lock is held about a second at a time (others wait, busy_timeout).
 CHUNK_ROWS: Final = 50_000
 # From this many rows (as count_rows estimates them) a file is read and normalised by
 # worker processes while this one writes; below it their start-up costs more. Normalising
@@ -237,7 +236,16 @@ class _RecordWriter:
         self._written: set[int] = set()  # hash() of the keys written while fresh
 
     def write(self, chunk: PreparedChunk, counts: _Counts, *, update_batch: bool = True) -> dict[str, int]:
-        """Store one chunk in one transaction; returns the current record id per key written."""
+        """Store one chunk in one transaction; returns the current record id per key written.
+        ``counts`` moves on only when the chunk is committed, so a failed batch reports
+        exactly what it wrote."""
+        pending = _Counts(counts.read, counts.imported, counts.unchanged, counts.quarantined, Counter(counts.warnings))
+        current = self._write(chunk, pending, update_batch=update_batch)
+        counts.read, counts.imported, counts.unchanged, counts.quarantined, counts.warnings = (
+            pending.read, pending.imported, pending.unchanged, pending.quarantined, pending.warnings)
+        return current
+
+    def _write(self, chunk: PreparedChunk, counts: _Counts, *, update_batch: bool) -> dict[str, int]:
         with transaction.atomic():
             if self.vendor == "postgresql":
                 with connection.cursor() as cursor:

@@ -436,3 +436,24 @@ def test_keys_and_cells_with_tabs_backslashes_and_line_breaks_are_stored_exactly
     assert sorted(stored) == sorted(keys)
     assert stored["C\\D"].payload == {"编号": "C\\D", "姓名": "张三1", "住址": "路\\1\t号\n"}
     assert fields_of(stored["I\\N"])["address"] == "路\\4 号"  # white space collapsed, the backslash kept
+
+
+def test_a_chunk_that_fails_to_commit_is_not_counted(desk: Desk, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    original = services._RecordWriter._insert_rows
+    calls: list[int] = []
+
+    def insert_then_break(self: services._RecordWriter, *args: Any) -> None:
+        calls.append(1)
+        original(self, *args)
+        if len(calls) == 2:
+            raise RuntimeError("constraint")
+
+    monkeypatch.setattr(services._RecordWriter, "_insert_rows", insert_then_break)
+    with pytest.raises(RuntimeError):
+        import_people(desk, write(tmp_path / "p.csv", people_csv(*PEOPLE_ROWS, f"周八,{BAD_CHECK},男,,,")))
+    batch = ImportBatch.objects.get()
+    assert (batch.status, report(batch)) == (BatchStatus.FAILED, (2, 2, 0, 0))
+    assert SourceRecord.objects.count() == 2
+    assert AuditEntry.objects.get(action="records.import").details["imported"] == 2
