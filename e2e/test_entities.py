@@ -55,9 +55,12 @@ def test_a_data_steward_confirms_a_pair_from_the_queue(phone: Any, transactional
     pair = ReviewPair.objects.get(status="open")
     sign_in(phone, "demo_data_steward")
     phone.get_by_role("navigation", name="主导航").get_by_role("link", name="关联复核").click()
+    phone.wait_for_url(re.compile(r"/records/review/$"))
     card = phone.locator(f"#pair-{pair.pk}")
+    card.wait_for()
     assert card.locator("tr.agree-same").count() == 1 and card.locator("tr.agree-differ").count() == 2
     card.get_by_role("button", name="同一人", exact=True).click()
+    phone.locator(".messages").wait_for()
     assert "两个实体已合并为实体" in phone.locator(".messages").inner_text()
     assert entity_of(UNCERTAIN[0]) == entity_of(UNCERTAIN[1])
     assert phone.console_errors == []
