@@ -127,6 +127,10 @@ JINGWU_2FA_ROLES = [r for r in os.environ.get("JINGWU_2FA_ROLES", "administrator
 # How long a stated purpose of access stays current.
 JINGWU_PURPOSE_HOURS = int(os.environ.get("JINGWU_PURPOSE_HOURS", "8"))
 OTP_TOTP_ISSUER = "jingwu"
+# Record linkage: match probability at which records are linked outright, and the
+# lower edge of the band that goes to the analysts' review queue.
+JINGWU_LINK_ACCEPT = float(os.environ.get("JINGWU_LINK_ACCEPT", "0.95"))
+JINGWU_LINK_REVIEW_LOW = float(os.environ.get("JINGWU_LINK_REVIEW_LOW", "0.5"))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
