@@ -28,17 +28,14 @@ is not counted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import random
 import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -46,6 +43,8 @@ from typing import Any, Final
 ROOT: Final = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from measure import PeakMemory, machine, postgres_database_url  # noqa: E402  (bench/ is on sys.path)
 
 TARGETS: Final = ("baseline", "sqlite", "postgres")
 BENCH_DB: Final = "jingwu_bench_import"
@@ -118,53 +117,8 @@ def bench_file(rows: int, seed: int, bad_share: float) -> Path:
     return path
 
 
-class PeakMemory:
-    """The highest resident memory of this process and its children together, sampled."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        import psutil
-
-        self._process = psutil.Process()
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self.peak = 0
-
-    def _sample(self) -> int:
-        import psutil
-
-        total = self._process.memory_info().rss
-        for child in self._process.children(recursive=True):
-            with contextlib.suppress(psutil.Error):  # a worker that just ended
-                total += child.memory_info().rss
-        return total
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.peak = max(self.peak, self._sample())
-
-    def __enter__(self) -> PeakMemory:
-        self.peak = self._sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
-def _postgres_database_url() -> str:
-    """A fresh, empty database on the server; its URL."""
-    import psycopg
-
-    from jingwu.testing.postgres import server_url
-
-    server = server_url()
-    base, _sep, _db = server.rpartition("/")
-    with psycopg.connect(server.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return f"{base}/{BENCH_DB}"
 
 
 def _baseline(path: Path) -> dict[str, Any]:
@@ -250,7 +204,7 @@ def run_child(target: str, args: argparse.Namespace, csv_path: Path, workdir: Pa
     if target == "sqlite":
         env["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
     elif target == "postgres":
-        env["DATABASE_URL"] = _postgres_database_url()
+        env["DATABASE_URL"] = postgres_database_url(BENCH_DB)
     command = [sys.executable, str(Path(__file__).resolve()), "--child", target, "--csv", str(csv_path),
                "--workdir", str(workdir)]
     if args.reimport:
@@ -262,19 +216,6 @@ def run_child(target: str, args: argparse.Namespace, csv_path: Path, workdir: Pa
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def machine() -> str:
-    import psutil
-
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} cores ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
