@@ -56,14 +56,16 @@ class SourceSummary:
     trust_rank: int
     records: int  # current versions
     batches: int
+    partner: str | None = None  # the user name of the partner system bound to it
 
 
 def source_summaries() -> list[SourceSummary]:
     records = dict(SourceRecord.objects.filter(superseded_by__isnull=True).values("source")
                    .annotate(n=Count("id")).values_list("source", "n"))
     batches = dict(ImportBatch.objects.values("source").annotate(n=Count("id")).values_list("source", "n"))
-    return [SourceSummary(s.key, s.name, s.trust_rank, records.get(s.pk, 0), batches.get(s.pk, 0))
-            for s in sources()]
+    return [SourceSummary(s.key, s.name, s.trust_rank, records.get(s.pk, 0), batches.get(s.pk, 0),
+                          s.partner.username if s.partner is not None else None)
+            for s in sources().select_related("partner")]
 
 
 def _batch_filter(actor: User) -> Q | None:

@@ -45,6 +45,7 @@ def _htmx(request: HttpRequest) -> bool:
 @require_http_methods(["GET", "POST"])
 def imports(request: HttpRequest) -> HttpResponse:
     user = _user(request)
+    services.import_batches_reap()  # a batch whose process died shows as interrupted, not running
     form = ImportUploadForm(request.POST or None, request.FILES or None, sources=selectors.sources())
     status = 200
     if request.method == "POST":
@@ -61,22 +62,30 @@ def imports(request: HttpRequest) -> HttpResponse:
 
 def _start_import(user: User, form: ImportUploadForm) -> ImportBatch | None:
     data = form.cleaned_data
-    upload = data["file"]
-    path = services.upload_store(upload.name, upload.chunks())
     mapping = None
     if data["mapping_file"] is not None:
         mapping_upload = data["mapping_file"]
+        mapping_path = services.upload_store(mapping_upload.name, mapping_upload.chunks())
         try:
-            mapping = load_mapping(services.upload_store(mapping_upload.name, mapping_upload.chunks()))
+            mapping = load_mapping(mapping_path)
         except MappingError as exc:
             form.add_error("mapping_file", str(exc))
             return None
+        finally:
+            services.upload_discard(mapping_path)  # read once; the batch keeps the mapping itself
+    upload = data["file"]
+    path = services.upload_store(upload.name, upload.chunks())
     try:
         job = services.import_start(actor=user, source_key=data["source"], path=path, mapping=mapping,
-                                    kind=data["kind"] or None, label=data["label"], file_name=upload.name)
+                                    kind=data["kind"] or None, label=data["label"], file_name=upload.name,
+                                    upload=True)
     except ServiceError as exc:
+        services.upload_discard(path)
         form.add_error(_FORM_FIELD.get(exc.field), str(exc))
         return None
+    except BaseException:
+        services.upload_discard(path)
+        raise
     # Tests and `make test` run jobs at once; the demo server imports in a thread and the
     # report page shows the progress.
     services.import_launch(job, actor=user, background=not settings.HUEY.get("immediate", False))
@@ -103,6 +112,7 @@ def _kind_label(kind: str) -> str:
 @require_GET
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
+    services.import_batches_reap()
     try:
         batch = selectors.batch_report_read(user, pk, request=request)
     except ImportBatch.DoesNotExist:
@@ -122,6 +132,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress box alone, which the report page polls while the import runs."""
+    services.import_batches_reap()
     batch = _batch_or_404(_user(request), pk)
     response = render(request, "records/import_progress.html", _progress(batch))
     if batch.status != "running" and _htmx(request):

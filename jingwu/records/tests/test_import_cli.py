@@ -87,8 +87,8 @@ def test_sources_list_and_add(desk: Desk, tmp_path: Path) -> None:
     run("import", "--source", "hukou", "--kind", "person", str(write(tmp_path / "a.csv", people_csv(*PEOPLE_ROWS))))
     assert run("sources", "add", "telecom", "电信实名登记", "--trust", "40") == (
         "added source telecom (电信实名登记), trust rank 40\n")
-    assert run("sources", "list") == "key\tname\ttrust\trecords\tbatches\nhukou\t户籍人口\t50\t3\t1\n" \
-                                     "telecom\t电信实名登记\t40\t0\t0\n"
+    assert run("sources", "list") == "key\tname\ttrust\trecords\tbatches\tpartner\nhukou\t户籍人口\t50\t3\t1\t-\n" \
+                                     "telecom\t电信实名登记\t40\t0\t0\t-\n"
     with pytest.raises(CommandError, match="source 'telecom' already exists"):
         run("sources", "add", "telecom", "again")
     with pytest.raises(CommandError, match="source key 'Tele Com'"):

@@ -18,7 +18,8 @@ from jingwu.records.models import ImportBatch
 class Command(BaseCommand):
     help = ("Import CSV (any common encoding), XLSX/XLS/ODS, JSON Lines or FollowTheMoney files into a source. "
             "Bad rows go to quarantine (see `jingwu quarantine`); each file's report balances: "
-            "read = imported + unchanged + quarantined. Importing the same file again changes nothing.")
+            "read = imported + unchanged + quarantined. Importing the same file again changes nothing, and "
+            "resumes its batch if that was interrupted.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("files", nargs="+", metavar="FILE", type=Path)
@@ -64,11 +65,12 @@ class Command(BaseCommand):
                                    f"{type(exc).__name__}: {exc}") from exc
             finally:
                 bar.close()
-            self._report(path, batch, show)
+            self._report(path, batch, show, resumed=job.resumed)
 
-    def _report(self, path: Path, batch: ImportBatch, show: int) -> None:
+    def _report(self, path: Path, batch: ImportBatch, show: int, *, resumed: bool) -> None:
         details = ", ".join(part for part in (batch.source.key, batch.file_format, batch.encoding) if part)
-        self.stdout.write(f"{path}: batch #{batch.pk} ({details}): read {batch.rows_read:,} = imported "
+        again = " resumed" if resumed else ""
+        self.stdout.write(f"{path}: batch #{batch.pk}{again} ({details}): read {batch.rows_read:,} = imported "
                           f"{batch.rows_imported:,} + unchanged {batch.rows_unchanged:,} + quarantined "
                           f"{batch.rows_quarantined:,}")
         if not batch.rows_quarantined or show <= 0:
