@@ -595,7 +595,11 @@ class _CsvReader:
         decoding = lines.problem_between(first, first)
         if decoding:
             problem = f"{problem}; {decoding}"
-        cells = next(csv.reader([text.rstrip("\r\n")], delimiter=self.delimiter, quoting=csv.QUOTE_NONE), [])
+        line = text.rstrip("\r\n")
+        try:
+            cells = next(csv.reader([line], delimiter=self.delimiter, quoting=csv.QUOTE_NONE), [])
+        except csv.Error:  # the line itself breaks the reader (a cell beyond the size limit)
+            cells = line.split(self.delimiter)
         return RawRow(first, _cells_to_fields(self.header, cells), problem)
 
 

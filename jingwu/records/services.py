@@ -62,7 +62,7 @@ from jingwu.records.models import (
     SourceRecord,
 )
 from jingwu.records.prepare import KIND_CELL, FileSpec, GoodItem, PreparedChunk
-from jingwu.records.rows import FieldIssue
+from jingwu.records.rows import FieldIssue, error_issue
 from jingwu.records.units import UnitResolver
 
 __all__ = [
@@ -996,9 +996,9 @@ def quarantine_retry(*, actor: User | None, row: QuarantinedRow, corrected: Mapp
                  if header is not None and column not in header and value and value.strip()]
         if extra:
             listed = ", ".join(f"{column} = {cells[column]!r}" for column in extra)
-            raise RetryRejected([FieldIssue("", extra[0], cells[extra[0]], "extra_cells",
-                                            f"row {locked.row_number}: cells beyond the header ({listed}): "
-                                            "clear them or move the values into their columns")])
+            raise RetryRejected([error_issue("", extra[0], cells[extra[0]], "extra_cells", f"row {locked.row_number}",
+                                             f"cells beyond the header ({listed}): clear them or move the values "
+                                             "into their columns")])
         item = prepare.prepare_row(readers.RawRow(locked.row_number, cells, None, kind), mapping,
                                    UnitResolver.load())
         if len(item) == 3:

@@ -6,6 +6,7 @@ RECORDS_IMPORT jurisdiction (and those of the console, for a province-wide stewa
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django.conf import settings
@@ -144,13 +145,17 @@ def _row_context(row: QuarantinedRow, *, errors: dict[str, list[str]] | None = N
                  general: list[str] | None = None, cells: dict[str, str] | None = None) -> dict[str, Any]:
     """A quarantined row for its template: cells in file order, each with its issues."""
     by_column: dict[str, list[str]] = {}
+    issues = []
     for issue in row.issues:
-        by_column.setdefault(issue.get("column") or "", []).append(issue["message"])
+        text = selectors.issue_text(issue, row.row_number)
+        issues.append({"code": issue.get("code", ""), "text": text})
+        by_column.setdefault(issue.get("column") or "", []).append(text)
     shown = []
     for column, value in services.ordered_cells(row):
         shown.append({"column": column, "value": (cells or {}).get(column, value or ""),
                       "issues": by_column.get(column, []), "errors": (errors or {}).get(column, [])})
-    return {"row": row, "cells": shown, "row_issues": by_column.get("", []), "errors": general or []}
+    return {"row": row, "issues": issues, "cells": shown, "row_issues": by_column.get("", []),
+            "errors": general or []}
 
 
 def _row_or_404(user: User, pk: int) -> QuarantinedRow:
@@ -182,14 +187,17 @@ def quarantine_retry(request: HttpRequest, pk: int) -> HttpResponse:
     except services.RetryRejected as exc:
         errors: dict[str, list[str]] = {}
         general = []
+        texts = []
         for issue in exc.issues:
+            text = selectors.issue_text(dataclasses.asdict(issue), row.row_number)
+            texts.append(text)
             if issue.column:
-                errors.setdefault(issue.column, []).append(issue.message)
+                errors.setdefault(issue.column, []).append(text)
             else:
-                general.append(issue.message)
+                general.append(text)
         context = _row_context(row, errors=errors, general=general, cells=corrected)
         return _row_answer(request, row, context, message=_("第 %(row)s 行仍未通过校验：%(reason)s") % {
-            "row": row.row_number, "reason": str(exc)}, failed=True)
+            "row": row.row_number, "reason": _("；").join(texts)}, failed=True)
     except ServiceError as exc:
         context = _row_context(row, general=[str(exc)], cells=corrected)
         return _row_answer(request, row, context, message=str(exc), failed=True)

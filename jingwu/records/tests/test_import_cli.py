@@ -32,7 +32,7 @@ def test_two_files_each_with_its_balanced_report(desk: Desk, tmp_path: Path) -> 
     first = write(tmp_path / "a.csv", people_csv(*PEOPLE_ROWS, f"周八,{BAD_CHECK},男,,,", "王五"), "gb18030")
     second = write(tmp_path / "b.csv", people_csv(*PEOPLE_ROWS))
 
-    out = run("import", "--source", "hukou", "--kind", "person", str(first), str(second))
+    out = run("import", "--source", "hukou", "--kind", "person", "--language", "en", str(first), str(second))
 
     a, b = ImportBatch.objects.order_by("pk")
     assert out == (
@@ -45,7 +45,8 @@ def test_two_files_each_with_its_balanced_report(desk: Desk, tmp_path: Path) -> 
 
 def test_only_the_first_reasons_are_printed(desk: Desk, tmp_path: Path) -> None:
     path = write(tmp_path / "a.csv", people_csv(*[f"周{n},{BAD_CHECK},男,,," for n in range(5)]))
-    out = run("import", "--source", "hukou", "--kind", "person", "--show", "2", "--label", "五个坏行", str(path))
+    out = run("import", "--source", "hukou", "--kind", "person", "--show", "2", "--label", "五个坏行",
+              "--language", "en", str(path))
     batch = ImportBatch.objects.get()
     assert batch.label == "五个坏行"
     assert out.splitlines()[1:] == [

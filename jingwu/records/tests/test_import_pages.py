@@ -85,7 +85,7 @@ def test_uploading_a_file_imports_it_and_shows_the_report(desk: Desk, steward: C
     assert "读取 4 行：导入 3，未变化 0，隔离 1" in text
     assert "报告平衡：读取 = 导入 + 未变化 + 隔离。" in text
     assert "第 5 行" in text
-    assert "row 5, column 证件号码 (id_number): check character is '4', expected '3'" in text
+    assert "第 5 行，证件号码 列（id_number）：校验码为“4”，应为“3”" in text
     assert '<progress value="4" max="4" aria-labelledby="report-title">100%</progress>' in page.content.decode()
     assert 'hx-trigger="every 1s"' not in page.content.decode()  # done: nothing to poll
     read = AuditEntry.objects.filter(action="records.batch_read").get()
@@ -136,7 +136,7 @@ def test_correcting_a_row_with_htmx_swaps_it_in_place(desk: Desk, steward: Clien
     assert still_bad.status_code == 200
     fragment = still_bad.content.decode()
     assert fragment.startswith(f'<article id="qrow-{row.pk}"')
-    assert "expected 18 (or legacy 15) characters, got 17" in text_of(still_bad)
+    assert "第 5 行，证件号码 列（id_number）：应为 18 位（或旧版 15 位），实为 17 位" in text_of(still_bad)
     assert f'value="{BAD_CHECK[:-1]}"' in fragment  # what was typed stays in the field
 
     fixed = steward.post(f"{LIST}quarantine/{row.pk}/retry",

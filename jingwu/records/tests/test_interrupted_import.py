@@ -200,7 +200,7 @@ def test_an_upload_is_deleted_when_its_batch_fails_or_is_interrupted(
     job = services.import_start(actor=None, source_key="hukou", path=stored, kind="person", upload=True)
     stored.write_bytes(b"\x00")  # the file changes under the import: reading it fails
     job = services.FileImport(batch=job.batch, spec=FileSpec(stored, "spreadsheet"), mapping=job.mapping)
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(Exception):  # noqa: B017, PT011
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(Exception):  # noqa: B017
         services.import_run(job, actor=None)  # whatever the spreadsheet reader raises
     assert (ImportBatch.objects.get().status, uploads(tmp_path)) == (BatchStatus.FAILED, [])
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
 from tqdm import tqdm
 
 from jingwu.core.models import User
@@ -33,10 +35,13 @@ class Command(BaseCommand):
         parser.add_argument("--label", default="", help="what to call the batch (default: the file name)")
         parser.add_argument("--user", help="act as this user (checked for the import role; default: the console)")
         parser.add_argument("--show", type=int, default=10, help="quarantine reasons printed per file (default 10)")
+        parser.add_argument("--language", choices=[code for code, _name in settings.LANGUAGES],
+                            default=settings.LANGUAGE_CODE,
+                            help=f"the language of the quarantine reasons (default {settings.LANGUAGE_CODE})")
 
     def handle(self, *args: Any, files: list[Path], source: str, mapping: Path | None, kind: str | None,
                format: str | None, encoding: str | None, sheet: str | None, label: str, user: str | None,
-               show: int, **options: Any) -> None:
+               show: int, language: str, **options: Any) -> None:
         actor = _user(user) if user else None
         try:
             loaded = load_mapping(mapping) if mapping is not None else None
@@ -65,7 +70,8 @@ class Command(BaseCommand):
                                    f"{type(exc).__name__}: {exc}") from exc
             finally:
                 bar.close()
-            self._report(path, batch, show, resumed=job.resumed)
+            with translation.override(language):
+                self._report(path, batch, show, resumed=job.resumed)
 
     def _report(self, path: Path, batch: ImportBatch, show: int, *, resumed: bool) -> None:
         details = ", ".join(part for part in (batch.source.key, batch.file_format, batch.encoding) if part)
@@ -78,7 +84,7 @@ class Command(BaseCommand):
         issues, _more = selectors.batch_issues(batch, limit=show)
         rows_shown = {issue["row"] for issue in issues}
         for issue in issues:
-            self.stdout.write(f"  {issue['message']}")
+            self.stdout.write(f"  {issue['text']}")
         if batch.rows_quarantined > len(rows_shown):
             self.stdout.write(f"  … {batch.rows_quarantined - len(rows_shown):,} more quarantined rows: "
                               f"jingwu quarantine list --batch {batch.pk}")
