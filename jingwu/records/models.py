@@ -18,7 +18,7 @@ class Source(models.Model):
     # Lower number = more trusted when attribute values disagree.
     trust_rank = models.PositiveSmallIntegerField(default=50)
     # The partner system (a user holding the partner role) whose API token may push this
-    # source's feed; several sources may name the same partner (docs/data-formats.md §6).
+    # source's feed; several sources may name the same partner (docs/data-formats.md §8).
     partner = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="partner_sources")
 

@@ -124,7 +124,8 @@ def content_hash(fields: MappingABC[str, str | None]) -> str:
     """SHA-256 of the canonical JSON of the normalised fields.  Key order does not matter,
     and a field that is None counts as absent, so mapping one more empty column does not
     make every record look changed."""
-    present = {name: value for name, value in fields.items() if value is not None}
+    present = fields if None not in fields.values() else {
+        name: value for name, value in fields.items() if value is not None}
     canonical = _CANONICAL_JSON.encode(present)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

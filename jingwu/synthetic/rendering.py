@@ -69,18 +69,23 @@ def _phone(text: str) -> str:
 _CANONICAL_FORM: Final[dict[FieldType, Any]] = {
     "text": _collapse, "name": _collapse, "sex": _SEX.__getitem__, "resident_id": _resident_id, "phone": _phone,
 }
+# Per kind: field name -> how its value is put in canonical form (None: as it is).
+_FORMS: Final[dict[str, dict[str, Any]]] = {
+    kind: {name: _CANONICAL_FORM.get(field_type) for name, field_type in vocabulary.items()}
+    for kind, vocabulary in VOCABULARY.items()
+}
+_NOT_OURS: Final = object()
 
 
 def seeded_fields(kind: str, payload: dict[str, Any]) -> dict[str, str]:
     """The normalised fields of a generated record: what rows.normalize_row makes of it
     (with the identity mapping), for the values the generator writes."""
-    vocabulary = VOCABULARY[kind]  # type: ignore[index]
+    forms = _FORMS[kind]
     fields: dict[str, str] = {}
     for name, value in payload.items():
-        field_type = vocabulary.get(name)
-        if field_type is None or value is None:
+        form = forms.get(name, _NOT_OURS)
+        if form is _NOT_OURS or value is None:
             continue
-        form = _CANONICAL_FORM.get(field_type)
         fields[name] = form(value) if form is not None else value
     if kind == "person" and "sex" not in fields and "id_number" in fields:
         fields["sex"] = "M" if int(fields["id_number"][16]) % 2 else "F"
