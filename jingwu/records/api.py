@@ -88,8 +88,7 @@ def _report(batch: ImportBatch, *, replayed: bool = False) -> BatchOut:
         format=batch.file_format, expected=batch.rows_expected, read=batch.rows_read,
         imported=batch.rows_imported, unchanged=batch.rows_unchanged, quarantined=batch.rows_quarantined,
         balances=batch.balances, started_at=batch.started_at, finished_at=batch.finished_at, replayed=replayed,
-        issues=[IssueOut(row=issue["row"], field=issue["field"], column=issue["column"], code=issue["code"],
-                         message=issue["message"]) for issue in issues], issues_truncated=truncated)
+        issues=[IssueOut(**issue) for issue in issues], issues_truncated=truncated)
 
 
 def _actor(request: HttpRequest) -> User:

@@ -69,6 +69,7 @@ __all__ = [
     "CHUNK_ROWS",
     "KIND_CELL",
     "MAX_API_RECORDS",
+    "BatchNotRunning",
     "FileImport",
     "IdempotencyConflict",
     "Progress",

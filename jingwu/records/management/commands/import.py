@@ -65,6 +65,9 @@ class Command(BaseCommand):
 
             try:
                 batch = services.import_run(job, actor=actor, progress=progress)
+            except services.BatchNotRunning as exc:
+                raise CommandError(f"{path}: batch #{job.batch.pk} was marked interrupted while this import ran "
+                                   "(no progress for too long); import the same file again to resume it") from exc
             except Exception as exc:
                 raise CommandError(f"{path}: the import failed and batch #{job.batch.pk} is marked failed: "
                                    f"{type(exc).__name__}: {exc}") from exc
@@ -81,7 +84,7 @@ class Command(BaseCommand):
                           f"{batch.rows_quarantined:,}")
         if not batch.rows_quarantined or show <= 0:
             return
-        issues, _more = selectors.batch_issues(batch, limit=show)
+        issues, _more = selectors.batch_issues(batch, limit=show, text=True)
         rows_shown = {issue["row"] for issue in issues}
         for issue in issues:
             self.stdout.write(f"  {issue['text']}")
