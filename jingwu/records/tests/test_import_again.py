@@ -1,7 +1,7 @@
 """What the issue's "done" list asks that no other test covered: re-importing a
 spreadsheet, a JSON Lines file or a FollowTheMoney stream changes nothing; a CSV cell too
 big for Python's csv module costs its row, not the file; every encoding through the
-import page."""
+import page; a short GBK file of rare characters is not taken for Big5."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from django.test import Client
 from jingwu.records import services
 from jingwu.records.ftm import entity_line, records_to_ftm
 from jingwu.records.models import ImportBatch, SourceRecord
+from jingwu.records.readers import detect_encoding, read_file
 from jingwu.records.tests.import_support import (
     BAD_CHECK,
     CHEN,
@@ -130,3 +131,13 @@ def test_each_encoding_through_the_import_page(desk: Desk, client: Client, setti
     assert current(desk.source)[ZHANG].payload["姓名"] == "张三"
     page = client.get(response["Location"]).content.decode()
     assert "第 5 行，证件号码 列（id_number）：校验码为“4”，应为“3”" in page
+
+
+@pytest.mark.parametrize("cells", [["岹", "岹", "咻兕庺撓漿"], ["乜辳", "乜辳", "娚娢櫋"], ["", "借厄妑", "妑屔耣踈"]])
+def test_a_short_gbk_file_of_rare_characters_is_read_as_gbk(tmp_path: Path, cells: list[str]) -> None:
+    # These bytes decode as Big5-HKSCS too, into characters of the extension blocks that
+    # neither GBK nor plain Big5 holds: the GB reading is the likelier one.
+    path = write(tmp_path / "rare.csv", "id,甲,乙,丙\n0," + ",".join(cells) + "\n", "gbk")
+    assert detect_encoding(path) == "gb18030"
+    with read_file(path) as stream:
+        assert [row.fields for row in stream] == [{"id": "0", "甲": cells[0], "乙": cells[1], "丙": cells[2]}]
