@@ -66,7 +66,7 @@ def test_a_steward_imports_a_csv_and_corrects_the_bad_row(phone: Any, steward: U
     row = phone.locator("article.quarantined")
     assert row.count() == 1
     assert row.get_by_role("heading", level=3).inner_text() == "第 4 行"
-    assert "row 4, column 证件号码 (id_number): check character is '4', expected '3'" in row.inner_text()
+    assert "第 4 行，证件号码 列（id_number）：校验码为“4”，应为“3”" in row.inner_text()
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     phone.screenshot(path=SCREENSHOT, full_page=True)
 

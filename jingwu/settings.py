@@ -131,6 +131,9 @@ OTP_TOTP_ISSUER = "jingwu"
 # lower edge of the band that goes to the analysts' review queue.
 JINGWU_LINK_ACCEPT = float(os.environ.get("JINGWU_LINK_ACCEPT", "0.95"))
 JINGWU_LINK_REVIEW_LOW = float(os.environ.get("JINGWU_LINK_REVIEW_LOW", "0.5"))
+# A running import that wrote nothing for this long is marked interrupted (a batch whose
+# process is gone is marked at once); importing the same file again resumes it.
+JINGWU_IMPORT_STALE_MINUTES = int(os.environ.get("JINGWU_IMPORT_STALE_MINUTES", "10"))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

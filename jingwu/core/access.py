@@ -35,6 +35,7 @@ class Action:
     PERSON_READ_FULL_ID = "person.read_full_id"  # ID numbers unmasked
     SEARCH_QUERY = "search.query"
     RECORDS_IMPORT = "records.import"
+    RECORDS_PUSH = "records.push"  # a partner system pushes batches to the source(s) bound to it
     RECORDS_LINK_REVIEW = "records.link_review"
     INCIDENT_RECORD = "incident.record"
     INCIDENT_DISPATCH = "incident.dispatch"
@@ -97,8 +98,9 @@ ROLES: dict[str, Role] = {r.key: r for r in [
                                                   _A.RECORDS_LINK_REVIEW})),
     Role("administrator", _("系统管理员"), frozenset({_A.PORTAL_USE, _A.USER_MANAGE, _A.UNIT_MANAGE,
                                                    _A.AUDIT_READ})),
-    # Outside parties: API credentials limited to their own feed (scopes say which).
-    Role("partner", _("合作单位系统"), frozenset(), sworn=False),
+    # Outside parties: API credentials limited to their own feed (records.services checks
+    # that the source is bound to the partner; the token's scopes say which endpoints).
+    Role("partner", _("合作单位系统"), frozenset({_A.RECORDS_PUSH}), sworn=False),
 ]}
 
 # Guard: no non-sworn role may ever carry a deciding action.

@@ -1,5 +1,10 @@
 """Pushed batches: a partner system sends up to 10,000 records at a time and reads back
-the report. Thin: the schema checks the shape, services.import_records does the rest."""
+the report. Thin: the schema checks the shape, services.import_records does the rest.
+
+Who may push: a data steward (RECORDS_IMPORT) to any source, a partner system
+(RECORDS_PUSH) only to the sources bound to it (Source.partner). Reading a batch back
+is for stewards: a partner gets its report in the answer to the push, and again by
+pushing the same batch under the same idempotency key."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import Http404, HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from jingwu.core import access
 from jingwu.core.access import Action
@@ -19,7 +24,8 @@ from jingwu.records.models import ImportBatch
 
 router = Router(tags=["records: imports"])
 
-# A partner's feed token carries this scope; the user behind it must also hold RECORDS_IMPORT.
+# A partner's feed token carries this scope; the user behind it must also hold RECORDS_PUSH
+# (for the source) or RECORDS_IMPORT.
 PUSH_AUTH = [BearerTokenAuth(scope="records.push"), SessionAuth()]
 # Issues of at most this many quarantined rows are listed in a report (a pushed batch has
 # at most MAX_API_RECORDS rows, so its report is always whole).
@@ -91,18 +97,23 @@ def _actor(request: HttpRequest) -> User:
     return user
 
 
-@router.post("/batches", auth=PUSH_AUTH, response={200: BatchOut, 400: ErrorOut, 403: ErrorOut},
+@router.post("/batches", auth=PUSH_AUTH, response={200: BatchOut, 400: ErrorOut, 403: ErrorOut, 409: ErrorOut},
              summary="Push a batch of records (at most 10,000); answers with the import report")
-def batch_push(request: HttpRequest, payload: BatchIn) -> BatchOut:
+def batch_push(request: HttpRequest, payload: BatchIn) -> Any:
     """Each record is checked like a row of a file: good ones are imported (or found
     unchanged), bad ones are quarantined and listed in `issues`. A batch that cannot be
     imported at all (unknown source, a mapping that does not fit) is refused with 400
-    and nothing is written."""
+    and nothing is written. The same idempotency key with the same records answers with
+    the first report (`replayed`); with other records, 409 `idempotency_conflict`."""
     actor = _actor(request)
-    access.check(actor, Action.RECORDS_IMPORT, object_type="import_batch", request=request)
-    batch, replayed = services.import_records(
-        actor=actor, source_key=payload.source, kind=payload.kind, idempotency_key=payload.idempotency_key,
-        records=payload.records, mapping=payload.mapping, label=payload.label)
+    if not access.can(actor, Action.RECORDS_PUSH):
+        access.check(actor, Action.RECORDS_IMPORT, object_type="import_batch", request=request)
+    try:
+        batch, replayed = services.import_records(
+            actor=actor, source_key=payload.source, kind=payload.kind, idempotency_key=payload.idempotency_key,
+            records=payload.records, mapping=payload.mapping, label=payload.label)
+    except services.IdempotencyConflict as exc:
+        return Status(409, ErrorOut(detail=str(exc), field=exc.field, code=exc.code))
     return _report(batch, replayed=replayed)
 
 

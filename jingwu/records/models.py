@@ -17,6 +17,10 @@ class Source(models.Model):
     name = models.CharField(max_length=100)
     # Lower number = more trusted when attribute values disagree.
     trust_rank = models.PositiveSmallIntegerField(default=50)
+    # The partner system (a user holding the partner role) whose API token may push this
+    # source's feed; several sources may name the same partner (docs/data-formats.md §8).
+    partner = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="partner_sources")
 
     def __str__(self) -> str:
         return self.name
@@ -26,6 +30,8 @@ class BatchStatus(models.TextChoices):
     RUNNING = "running", _("导入中")
     DONE = "done", _("已完成")
     FAILED = "failed", _("失败")
+    # Its process stopped (killed, crashed) mid-run; importing the same file again resumes it.
+    INTERRUPTED = "interrupted", _("已中断")
 
 
 class ImportBatch(models.Model):
@@ -36,7 +42,7 @@ class ImportBatch(models.Model):
     label = models.CharField(max_length=200)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=8, choices=BatchStatus.choices, default=BatchStatus.DONE)
+    status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.DONE)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     file_name = models.CharField(max_length=255, blank=True)
     file_format = models.CharField(max_length=16, blank=True)
@@ -45,6 +51,17 @@ class ImportBatch(models.Model):
     mapping = models.JSONField(null=True, blank=True)  # the mapping used, so quarantined rows retry the same way
     # A partner's batch id: pushing the same batch twice returns the first report.
     idempotency_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    # SHA-256 of what a pushed batch asked for (kind, mapping, records): the same key with
+    # other records is a conflict, not a replay. Empty for files and older batches.
+    request_hash = models.CharField(max_length=64, blank=True)
+    # SHA-256 of the file's bytes: importing the same file again resumes an interrupted batch.
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    # An upload from the import page, deleted when the batch ends (done, failed, interrupted).
+    upload_path = models.CharField(max_length=500, blank=True)
+    # Who is running the batch ("host:pid:start ticks") and when it last wrote a chunk: a
+    # running batch whose process is gone, or silent too long, is marked interrupted.
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     rows_expected = models.PositiveIntegerField(null=True, blank=True)  # for progress; may be an estimate
     rows_read = models.PositiveIntegerField(default=0)
     rows_imported = models.PositiveIntegerField(default=0)

@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from jingwu.records import readers
 from jingwu.records.mapping import Mapping
-from jingwu.records.rows import BadRow, FieldIssue, normalize_row
+from jingwu.records.rows import BadRow, FieldIssue, error_issue, normalize_row
 from jingwu.records.units import UnitResolver
 
 __all__ = [
@@ -86,9 +86,8 @@ def _bad(row_number: int, cells: dict[str, str | None], issues: Iterable[FieldIs
 def _unstorable_issue(raw: readers.RawRow) -> FieldIssue | None:
     for column, cell in raw.fields.items():
         if _UNSTORABLE.search(column) or (cell and _UNSTORABLE.search(cell)):
-            return FieldIssue("", column, cell, "unstorable_character",
-                              f"row {raw.row_number}, column {column}: holds a NUL or unpaired surrogate "
-                              "character, which cannot be stored")
+            return error_issue("", column, cell, "unstorable_character", f"row {raw.row_number}, column {column}",
+                               "holds a NUL or unpaired surrogate character, which cannot be stored")
     return None
 
 

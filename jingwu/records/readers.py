@@ -262,8 +262,13 @@ def _detect_sample_encoding(sample: bytes, *, complete: bool) -> str:
         if _mostly_common_simplified(codecs.decode(sample, "gb18030", "replace")):
             return "gb18030"
         guess = _charset_normalizer_guess(sample)
-        if guess is not None and guess in _TRADITIONAL_ENCODINGS and _decodes(sample, guess, complete=complete):
-            return guess
+        if guess is not None and guess in _TRADITIONAL_ENCODINGS:
+            # Short GBK text of rare characters also decodes as Big5: the reading with fewer
+            # characters Chinese text seldom holds is the real one.
+            traditional = _decode_or_none(sample, guess, complete=complete)
+            if traditional is not None and _unlikely_characters(traditional) < _unlikely_characters(
+                    codecs.decode(sample, "gb18030", "replace")):
+                return guess
         return "gb18030"
     # A few corrupt bytes must not change the encoding of a whole file: when one of the two
     # decodes nearly everything and the other clearly does worse, it wins, and the rows
@@ -308,6 +313,30 @@ def _mostly_common_simplified(text: str) -> bool:
             continue
         common += 1
     return common >= 0.6 * len(han)
+
+
+def _unlikely_characters(text: str) -> int:
+    """How unlike Chinese text a reading is: Han characters that are neither common
+    simplified (GB2312) nor traditional (Big5) count 1, those of the extension blocks
+    (which GBK and plain Big5 never hold) 3; kana and CJK compatibility and small forms
+    count 1. Chinese bytes read in the wrong encoding are full of them."""
+    score = 0
+    for char in text[:20000]:
+        point = ord(char)
+        if 0x3040 <= point <= 0x30FF or 0xFE30 <= point <= 0xFE6F or 0xFF61 <= point <= 0xFF9F:
+            score += 1
+        elif 0x3400 <= point <= 0x4DBF or point >= 0x20000:
+            score += 3
+        elif 0x4E00 <= point <= 0x9FFF or 0xF900 <= point <= 0xFAFF:
+            for codec in ("gb2312", "big5"):
+                try:
+                    char.encode(codec)
+                    break
+                except UnicodeEncodeError:
+                    continue
+            else:
+                score += 1
+    return score
 
 
 def _charset_normalizer_guess(sample: bytes) -> str | None:
@@ -595,7 +624,11 @@ class _CsvReader:
         decoding = lines.problem_between(first, first)
         if decoding:
             problem = f"{problem}; {decoding}"
-        cells = next(csv.reader([text.rstrip("\r\n")], delimiter=self.delimiter, quoting=csv.QUOTE_NONE), [])
+        line = text.rstrip("\r\n")
+        try:
+            cells = next(csv.reader([line], delimiter=self.delimiter, quoting=csv.QUOTE_NONE), [])
+        except csv.Error:  # the line itself breaks the reader (a cell beyond the size limit)
+            cells = line.split(self.delimiter)
         return RawRow(first, _cells_to_fields(self.header, cells), problem)
 
 

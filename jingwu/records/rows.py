@@ -9,6 +9,7 @@ address code, a failed Luhn check, a 15-digit ID upgraded) are warnings on a goo
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from jingwu.core.identifiers import (
     PROVINCE_CODES,
@@ -29,6 +30,7 @@ from jingwu.core.identifiers import (
     validate_resident_id,
     validate_uscc,
 )
+from jingwu.records import reasons
 from jingwu.records.mapping import KEY_JOINER, REQUIRED_FIELDS, VOCABULARY, FieldSpec, FieldType, Kind, Mapping
 from jingwu.records.readers import RawRow
 
@@ -65,14 +67,26 @@ def _today() -> dt.date:
 
 @dataclass(frozen=True, slots=True)
 class FieldIssue:
-    """One reason about one field; ``message`` is the whole sentence a steward reads
-    ("row 17, column 证件号码 (id_number): check character is '1', expected 'X'")."""
+    """One reason about one field; ``message`` is the whole sentence in English ("row 17,
+    column 证件号码 (id_number): check character is '1', expected 'X'"), ``reason`` and
+    ``params`` the same in a form each language renders (reasons.py; set for errors, the
+    issues a row is quarantined for). Equal issues have equal messages."""
 
     field: str
     column: str
     value: str | None
     code: str
     message: str
+    reason: str = dataclasses.field(default="", compare=False)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+
+
+def error_issue(field_name: str, column: str, value: str | None, code: str, place: str, sentence: str,
+                scope: str = "row") -> FieldIssue:
+    """An error: the sentence after its place, with the reason found in it."""
+    explained = reasons.explain(scope, code, sentence)
+    reason, params = explained if explained is not None else ("", {})
+    return FieldIssue(field_name, column, value, code, f"{place}: {sentence}", reason, params)
 
 
 # Results are not frozen: a frozen dataclass costs about 0.75 µs more per row to build,
@@ -110,7 +124,8 @@ def content_hash(fields: MappingABC[str, str | None]) -> str:
     """SHA-256 of the canonical JSON of the normalised fields.  Key order does not matter,
     and a field that is None counts as absent, so mapping one more empty column does not
     make every record look changed."""
-    present = {name: value for name, value in fields.items() if value is not None}
+    present = fields if None not in fields.values() else {
+        name: value for name, value in fields.items() if value is not None}
     canonical = _CANONICAL_JSON.encode(present)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -380,8 +395,8 @@ class _Plan:
     """A mapping compiled for speed: one normaliser per mapped field."""
 
     kind: Kind
-    # (field, column, normaliser) per mapped field.
-    steps: tuple[tuple[str, str, Normaliser], ...]
+    # (field, column, normaliser, field type) per mapped field.
+    steps: tuple[tuple[str, str, Normaliser, FieldType], ...]
     vocabulary: tuple[str, ...]
     required: tuple[str, ...]
     # (column, field mapped from that column or None) for each key column.
@@ -391,7 +406,7 @@ class _Plan:
 
 
 def _compile(mapping: Mapping) -> _Plan:
-    steps = tuple((spec.field, spec.column, _normaliser_for(spec)) for spec in mapping.fields)
+    steps = tuple((spec.field, spec.column, _normaliser_for(spec), spec.type) for spec in mapping.fields)
     field_of_column = {spec.column: spec.field for spec in mapping.fields}
     mapped = {spec.field for spec in mapping.fields}
     return _Plan(
@@ -421,7 +436,7 @@ def _plan_for(mapping: Mapping) -> _Plan:
 
 
 def _where(row_number: int, column: str, field: str) -> str:
-    return f"row {row_number}, column {column} ({field})" if field else f"row {row_number}, column {column}"
+    return reasons.where(row_number, column, field)
 
 
 # --------------------------------------------------------------------------- normalize_row
@@ -432,16 +447,16 @@ def normalize_row(raw: RawRow, mapping: Mapping | None = None) -> RowResult:
     carry their kind and need none)."""
     row_number = raw.row_number
     if raw.problem is not None:
-        issue = FieldIssue("", "", None, "malformed_row", f"row {row_number}: {raw.problem}")
+        reason, params = reasons.explain_problems(raw.problem)
+        issue = FieldIssue("", "", None, "malformed_row", f"row {row_number}: {raw.problem}", reason, params)
         return BadRow(row_number, raw.fields, [issue])
     if mapping is None:
         if raw.kind is None:
             raise ValueError("normalize_row needs a mapping for rows that do not say their kind")
         mapping = Mapping.identity(raw.kind)
     elif raw.kind is not None and raw.kind != mapping.kind:
-        issue = FieldIssue(
-            "", "", None, "wrong_kind", f"row {row_number}: a {raw.kind} record, but the mapping is for {mapping.kind}"
-        )
+        issue = error_issue("", "", None, "wrong_kind", f"row {row_number}",
+                            f"a {raw.kind} record, but the mapping is for {mapping.kind}")
         return BadRow(row_number, raw.fields, [issue])
     plan = _plan_for(mapping)
     cells = raw.fields
@@ -451,7 +466,7 @@ def normalize_row(raw: RawRow, mapping: Mapping | None = None) -> RowResult:
     warnings: list[FieldIssue] = []
     failed: set[str] = set()
     found: list[Issue] = []
-    for field, column, normalise in plan.steps:
+    for field, column, normalise, field_type in plan.steps:
         cell = cells.get(column)
         if not cell or cell.isspace():
             continue
@@ -461,7 +476,8 @@ def normalize_row(raw: RawRow, mapping: Mapping | None = None) -> RowResult:
             failed.add(field)
             where = _where(row_number, column, field)
             errors.extend(
-                FieldIssue(field, column, cell, issue.code, f"{where}: {issue.message}") for issue in invalid.issues
+                error_issue(field, column, cell, issue.code, where, issue.message, field_type)
+                for issue in invalid.issues
             )
         if found:
             where = _where(row_number, column, field)
@@ -480,12 +496,13 @@ def normalize_row(raw: RawRow, mapping: Mapping | None = None) -> RowResult:
         if not value:
             failed.add(key_field or key_column)
             errors.append(
-                FieldIssue(
+                error_issue(
                     key_field or "",
                     key_column,
                     cells.get(key_column),
                     "missing_key",
-                    f"{_where(row_number, key_column, key_field or '')}: missing, and it is part of the source key",
+                    _where(row_number, key_column, key_field or ""),
+                    "missing, and it is part of the source key",
                 )
             )
         else:
@@ -495,12 +512,13 @@ def normalize_row(raw: RawRow, mapping: Mapping | None = None) -> RowResult:
         if fields[field] is None and field not in failed:
             column = plan.column_of[field]
             errors.append(
-                FieldIssue(
+                error_issue(
                     field,
                     column,
                     cells.get(column),
                     "missing_required",
-                    f"{_where(row_number, column, field)}: missing, and a {plan.kind} record needs it",
+                    _where(row_number, column, field),
+                    f"missing, and a {plan.kind} record needs it",
                 )
             )
 
@@ -509,8 +527,9 @@ def normalize_row(raw: RawRow, mapping: Mapping | None = None) -> RowResult:
     source_key = KEY_JOINER.join(key_parts)
     if len(source_key) > SOURCE_KEY_MAX_LENGTH:
         column = plan.key[0][0]
-        message = f"row {row_number}: the source key is {len(source_key)} characters, at most {SOURCE_KEY_MAX_LENGTH}"
-        return BadRow(row_number, cells, [FieldIssue("", column, source_key, "key_too_long", message)])
+        sentence = f"the source key is {len(source_key)} characters, at most {SOURCE_KEY_MAX_LENGTH}"
+        issue = error_issue("", column, source_key, "key_too_long", f"row {row_number}", sentence)
+        return BadRow(row_number, cells, [issue])
     if plan.cross_check_id and fields["id_number"] is not None:
         _cross_check_person(row_number, fields, cells, plan, warnings)
     return GoodRow(row_number, source_key, plan.kind, fields, cells, warnings)

@@ -14,13 +14,14 @@ from functools import reduce
 from typing import Any, Final, Protocol
 
 from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext
 
 from jingwu.core import access, audit
 from jingwu.core.access import Action
 from jingwu.core.models import User
-from jingwu.records import ftm
-from jingwu.records.mapping import Mapping
-from jingwu.records.models import ImportBatch, QuarantinedRow, QuarantineStatus, Source, SourceRecord
+from jingwu.records import ftm, reasons
+from jingwu.records.mapping import FIELD_TYPES, VOCABULARY, Mapping
+from jingwu.records.models import EntityKind, ImportBatch, QuarantinedRow, QuarantineStatus, Source, SourceRecord
 from jingwu.records.readers import RawRow
 from jingwu.records.rows import GoodRow, normalize_row
 
@@ -31,6 +32,7 @@ __all__ = [
     "batch_report_read",
     "batches",
     "export_ftm",
+    "issue_text",
     "quarantined_rows",
     "source_summaries",
     "sources",
@@ -56,14 +58,16 @@ class SourceSummary:
     trust_rank: int
     records: int  # current versions
     batches: int
+    partner: str | None = None  # the user name of the partner system bound to it
 
 
 def source_summaries() -> list[SourceSummary]:
     records = dict(SourceRecord.objects.filter(superseded_by__isnull=True).values("source")
                    .annotate(n=Count("id")).values_list("source", "n"))
     batches = dict(ImportBatch.objects.values("source").annotate(n=Count("id")).values_list("source", "n"))
-    return [SourceSummary(s.key, s.name, s.trust_rank, records.get(s.pk, 0), batches.get(s.pk, 0))
-            for s in sources()]
+    return [SourceSummary(s.key, s.name, s.trust_rank, records.get(s.pk, 0), batches.get(s.pk, 0),
+                          s.partner.username if s.partner is not None else None)
+            for s in sources().select_related("partner")]
 
 
 def _batch_filter(actor: User) -> Q | None:
@@ -107,14 +111,72 @@ def quarantined_rows(actor: User | None, *, batch: int | None = None,
     return queryset
 
 
-def batch_issues(batch: ImportBatch, *, limit: int) -> tuple[list[dict[str, Any]], bool]:
+def batch_issues(batch: ImportBatch, *, limit: int, text: bool = False) -> tuple[list[dict[str, Any]], bool]:
     """The issues of a batch's quarantined rows, one entry per reason, in file order:
-    ({row, field, column, code, message}, ...) and whether the list was cut at ``limit`` rows."""
+    ({row, field, column, code, message}, ...) — message in English as stored; with ``text``
+    also the sentence in the active language — and whether the list was cut at ``limit`` rows."""
     rows = list(batch.quarantined.order_by("row_number", "pk").values_list("row_number", "issues")[:limit + 1])
     issues = [{"row": number, "field": issue.get("field", ""), "column": issue.get("column", ""),
-               "code": issue.get("code", ""), "message": issue.get("message", "")}
+               "code": issue.get("code", ""), "message": issue.get("message", ""),
+               **({"text": issue_text(issue, number)} if text else {})}
               for number, row_issues in rows[:limit] for issue in row_issues]
     return issues, len(rows) > limit
+
+
+# --------------------------------------------------------------------------- reasons, in the viewer's language
+
+
+def _field_scopes(field: str) -> list[str]:
+    """The field types a field may have (by name, in any kind), then the row: where a stored
+    issue's sentence may come from."""
+    types = {VOCABULARY[kind][field] for kind in VOCABULARY if field in VOCABULARY[kind]}
+    return [t for t in FIELD_TYPES if t in types] + ["row"]
+
+
+def _param_text(name: str, value: Any) -> Any:
+    # Kinds are words the viewer reads ("车辆"), not codes.
+    if name in ("kind", "expected") and value in EntityKind.values:
+        return str(EntityKind(value).label)
+    return value
+
+
+def _reason_text(reason: str, params: Any) -> str | None:
+    if reason == reasons.MALFORMED_ROW:
+        parts = [_reason_text(part.get("reason", ""), part.get("params")) for part in params.get("problems") or []]
+        if not parts or None in parts:
+            return None
+        return gettext("；").join(p or "" for p in parts)
+    known = reasons.REASONS.get(reason)
+    if known is None or not isinstance(params, dict):
+        return None
+    try:
+        return gettext(known.msgid) % {name: _param_text(name, value) for name, value in params.items()}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def issue_text(issue: dict[str, Any], row_number: int) -> str:
+    """A quarantine issue as a sentence in the active language: its place, then its reason.
+    Issues stored before reasons were kept are read from their English sentence; one that
+    cannot be read is shown as stored."""
+    message = str(issue.get("message") or "")
+    reason, params = issue.get("reason") or "", issue.get("params")
+    if not reason:
+        found = reasons.explain_stored(issue, row_number, _field_scopes(str(issue.get("field") or "")))
+        if found is None:
+            return message
+        reason, params = found
+    text = _reason_text(reason, params)
+    if text is None:
+        return message
+    column, field = str(issue.get("column") or ""), str(issue.get("field") or "")
+    if column and message.startswith(reasons.where(row_number, column, field) + ": "):
+        if field:
+            return gettext("第 %(row)s 行，%(column)s 列（%(field)s）：%(reason)s") % {
+                "row": row_number, "column": column, "field": field, "reason": text}
+        return gettext("第 %(row)s 行，%(column)s 列：%(reason)s") % {"row": row_number, "column": column,
+                                                                   "reason": text}
+    return gettext("第 %(row)s 行：%(reason)s") % {"row": row_number, "reason": text}
 
 
 # --------------------------------------------------------------------------- export

@@ -22,12 +22,16 @@ per retry and per discard.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
+import json
 import logging
 import multiprocessing
 import os
 import queue
 import re
+import socket
 import threading
 import uuid
 from collections import Counter
@@ -35,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as MappingABC
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -57,16 +62,19 @@ from jingwu.records.models import (
     SourceRecord,
 )
 from jingwu.records.prepare import KIND_CELL, FileSpec, GoodItem, PreparedChunk
-from jingwu.records.rows import FieldIssue
+from jingwu.records.rows import FieldIssue, error_issue
 from jingwu.records.units import UnitResolver
 
 __all__ = [
     "CHUNK_ROWS",
     "KIND_CELL",
     "MAX_API_RECORDS",
+    "BatchNotRunning",
     "FileImport",
+    "IdempotencyConflict",
     "Progress",
     "RetryRejected",
+    "import_batches_reap",
     "import_file",
     "import_launch",
     "import_records",
@@ -79,7 +87,10 @@ __all__ = [
     "quarantine_retry",
     "source_create",
     "source_ensure",
+    "source_partner_set",
+    "upload_discard",
     "upload_store",
+    "worker_identity",
 ]
 
 log = logging.getLogger(__name__)
@@ -111,6 +122,10 @@ _WORKER_POLL_SECONDS: Final = 1.0
 Progress = Callable[[int, int], None]
 
 _SOURCE_KEY = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+class BatchNotRunning(ServiceError):
+    """The batch being written was marked interrupted (its heartbeat went stale) meanwhile."""
 
 
 class RetryRejected(ServiceError):
@@ -149,6 +164,23 @@ def source_ensure(*, actor: User | None, key: str, name: str, trust_rank: int = 
     if existing is not None:
         return existing
     return source_create(actor=actor, key=key, name=name, trust_rank=trust_rank)
+
+
+def source_partner_set(*, actor: User | None, source: Source, partner: User | None) -> Source:
+    """Bind a source to the partner system that pushes its feed (None: unbind). The partner
+    must hold the partner role (RECORDS_PUSH) somewhere."""
+    _authorise(actor, object_type="source", object_id=source.key)
+    if partner is not None and not access.can(partner, Action.RECORDS_PUSH):
+        raise ServiceError(f"user {partner.username!r} holds no partner role (records.push), so cannot push",
+                           field="partner")
+    with transaction.atomic():
+        before = source.partner.username if source.partner is not None else None
+        source.partner = partner
+        source.save(update_fields=["partner"])
+        audit.record(actor=actor, action="records.source_partner", object_type="source", object_id=source.pk,
+                     details={"key": source.key, "partner": partner.username if partner is not None else None,
+                              "before": before})
+    return source
 
 
 def _source(key: str) -> Source:
@@ -212,9 +244,12 @@ class _Counts:
 class _RecordWriter:
     """Writes prepared chunks of one source for one batch, each in one transaction."""
 
-    def __init__(self, *, source: Source, batch: ImportBatch, relaxed_commit: bool = False) -> None:
+    def __init__(self, *, source: Source, batch: ImportBatch, relaxed_commit: bool = False,
+                 quarantined_before: frozenset[int] = frozenset()) -> None:
         self.source = source
         self.batch = batch
+        # Rows of a resumed batch that its interrupted run quarantined already: counted, not stored twice.
+        self.quarantined_before = quarantined_before
         self.vendor = connection.vendor
         if self.vendor not in ("sqlite", "postgresql"):
             raise ServiceError(f"importing needs SQLite or PostgreSQL, not {connection.vendor}")
@@ -253,15 +288,21 @@ class _RecordWriter:
                     if self.relaxed_commit:
                         cursor.execute("SET LOCAL synchronous_commit TO OFF")
             self._check_fresh()
-            if chunk.bad:
+            bad = [item for item in chunk.bad if item[0] not in self.quarantined_before]
+            if bad:
                 QuarantinedRow.objects.bulk_create(
                     [QuarantinedRow(batch=self.batch, row_number=number, raw=raw, issues=issues)
-                     for number, raw, issues in chunk.bad])
+                     for number, raw, issues in bad])
             current = self._store(chunk.good, counts) if chunk.good else {}
             counts.read += chunk.rows
             counts.quarantined += len(chunk.bad)
             if update_batch:
-                ImportBatch.objects.filter(pk=self.batch.pk).update(**counts.as_batch_fields())
+                # The counts are the heartbeat; a batch no longer running was declared
+                # interrupted meanwhile, and this chunk must not land in it.
+                updated = ImportBatch.objects.filter(pk=self.batch.pk, status=BatchStatus.RUNNING).update(
+                    heartbeat_at=timezone.now(), **counts.as_batch_fields())
+                if not updated:
+                    raise BatchNotRunning(f"batch #{self.batch.pk} is no longer running (marked interrupted?)")
         return current
 
     def _top_id(self) -> int:
@@ -416,16 +457,88 @@ def _sqlite_cache() -> Iterator[None]:
 def _finish(batch: ImportBatch, counts: _Counts, *, actor: User | None, status: str, error: str = "",
             details: dict[str, Any] | None = None) -> ImportBatch:
     with transaction.atomic():
-        ImportBatch.objects.filter(pk=batch.pk).update(status=status, error=error, finished_at=timezone.now(),
-                                                       **counts.as_batch_fields())
-        audit.record(actor=actor, action="records.import", object_type="import_batch", object_id=batch.pk,
-                     outcome="allowed" if status == BatchStatus.DONE else "error",
-                     details={"source": batch.source.key, "label": batch.label, "format": batch.file_format,
-                              "read": counts.read, "imported": counts.imported, "unchanged": counts.unchanged,
-                              "quarantined": counts.quarantined, "warnings": dict(counts.warnings),
-                              **({"error": error} if error else {}), **(details or {})})
+        finished = ImportBatch.objects.filter(pk=batch.pk, status=BatchStatus.RUNNING).update(
+            status=status, error=error, finished_at=timezone.now(), heartbeat_at=timezone.now(),
+            **counts.as_batch_fields())
+        if finished:
+            audit.record(actor=actor, action="records.import", object_type="import_batch", object_id=batch.pk,
+                         outcome="allowed" if status == BatchStatus.DONE else "error",
+                         details={"source": batch.source.key, "label": batch.label, "format": batch.file_format,
+                                  "read": counts.read, "imported": counts.imported, "unchanged": counts.unchanged,
+                                  "quarantined": counts.quarantined, "warnings": dict(counts.warnings),
+                                  **({"error": error} if error else {}), **(details or {})})
+            _discard_upload_on_commit(batch.upload_path)
     batch.refresh_from_db()
     return batch
+
+
+# --------------------------------------------------------------------------- interrupted batches
+
+
+def _start_ticks(pid: int) -> str:
+    """When the process started, in clock ticks since boot (Linux); "" when there is no such
+    process. With the pid it names a process even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # Field 22, counted after the command name, which may itself hold spaces and parentheses.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def worker_identity() -> str:
+    """This process, as a running batch records it: host:pid:start ticks."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_ticks(os.getpid())}"
+
+
+def _worker_gone(worker: str) -> bool:
+    """True only when the process that ran a batch certainly no longer runs (it ran on this
+    host); for another host's process only the heartbeat can tell."""
+    host, _sep, rest = worker.partition(":")
+    pid_text, _sep, ticks = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if ticks:
+        return _start_ticks(pid) != ticks
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def import_batches_reap(*, now: Any = None) -> list[ImportBatch]:
+    """Mark as interrupted every running batch whose process is gone (on this host) or
+    that wrote nothing for JINGWU_IMPORT_STALE_MINUTES: it keeps the counts of the chunks
+    it wrote (they balance), its upload is deleted, and importing the same file again
+    resumes it. Returns the batches marked."""
+    now = now or timezone.now()
+    silent_since = now - timedelta(minutes=settings.JINGWU_IMPORT_STALE_MINUTES)
+    marked = []
+    for batch in ImportBatch.objects.filter(status=BatchStatus.RUNNING).select_related("source"):
+        last = batch.heartbeat_at or batch.started_at
+        if batch.worker and _worker_gone(batch.worker):
+            reason = f"the importing process ({batch.worker}) is gone"
+        elif last < silent_since:
+            reason = f"no progress since {last.isoformat()} ({settings.JINGWU_IMPORT_STALE_MINUTES} minutes)"
+        else:
+            continue
+        with transaction.atomic():
+            if not ImportBatch.objects.filter(pk=batch.pk, status=BatchStatus.RUNNING).update(
+                    status=BatchStatus.INTERRUPTED, finished_at=now, error=f"interrupted: {reason}"):
+                continue  # it finished meanwhile
+            audit.record(actor=None, action="records.import_interrupted", object_type="import_batch",
+                         object_id=batch.pk, outcome="error",
+                         details={"source": batch.source.key, "label": batch.label, "reason": reason,
+                                  "read": batch.rows_read, "imported": batch.rows_imported,
+                                  "unchanged": batch.rows_unchanged, "quarantined": batch.rows_quarantined})
+            _discard_upload_on_commit(batch.upload_path)
+        batch.refresh_from_db()
+        marked.append(batch)
+    return marked
 
 
 # --------------------------------------------------------------------------- files
@@ -438,14 +551,30 @@ class FileImport:
     batch: ImportBatch
     spec: FileSpec
     mapping: Mapping | None
+    # Resuming an interrupted batch: the rows it quarantined already (kept, not stored twice).
+    resumed: bool = False
+    quarantined_before: frozenset[int] = frozenset()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def import_start(*, actor: User | None, source_key: str, path: str | Path, mapping: Mapping | None = None,
                  kind: str | None = None, label: str = "", file_name: str = "", format: str | None = None,
-                 encoding: str | None = None, sheet: str | int | None = None) -> FileImport:
+                 encoding: str | None = None, sheet: str | int | None = None, upload: bool = False) -> FileImport:
     """Check that the file can be imported as asked (it opens, the mapping fits its header)
     and create its batch, running; nothing is read into the database yet. Refusals are
-    ServiceErrors naming the field: source, kind, mapping or file."""
+    ServiceErrors naming the field: source, kind, mapping or file.
+
+    The same file (same bytes, source, format and mapping) as an interrupted batch resumes
+    that batch instead: its counts start again from the first row, and the rows its first
+    run stored are found unchanged. ``upload``: the file is an upload of the import page,
+    deleted when the batch ends."""
     _authorise(actor)
     source = _source(source_key)
     if kind and not is_kind(kind):
@@ -460,18 +589,51 @@ def import_start(*, actor: User | None, source_key: str, path: str | Path, mappi
                 header = tuple(first.fields) if first is not None else ()
             mapping = _mapping_for(mapping, kind, fmt, header)
         expected = readers.count_rows(path, format=fmt, sheet=sheet)
+        digest = _file_sha256(path)
     except readers.ReaderError as exc:
         raise ServiceError(str(exc), field="file") from None  # the reader names the file
     except OSError as exc:
         raise ServiceError(f"{name}: cannot be read: {exc.strerror or exc}", field="file") from None
+    import_batches_reap()
+    batch_kind = mapping.kind if mapping is not None else (kind or "")
+    batch_mapping = _batch_mapping(mapping, header if fmt in ("csv", "spreadsheet") else None)
+    # The detected encoding is passed on, so the worker does not detect it again.
+    spec = FileSpec(path=path, format=fmt, encoding=encoding or detected, sheet=sheet)
+    worker = worker_identity()
+    resumed = _resume(actor, source=source, digest=digest, fmt=fmt, kind=batch_kind, mapping=batch_mapping,
+                      expected=expected, worker=worker, upload_path=str(path) if upload else "")
+    if resumed is not None:
+        before = frozenset(resumed.quarantined.values_list("row_number", flat=True))
+        return FileImport(batch=resumed, spec=spec, mapping=mapping, resumed=True, quarantined_before=before)
     batch = ImportBatch.objects.create(
         source=source, label=(label or name)[:200], status=BatchStatus.RUNNING,
         created_by=actor, file_name=name[:255], file_format=fmt, encoding=detected or "",
-        kind=mapping.kind if mapping is not None else (kind or ""), rows_expected=expected,
-        mapping=_batch_mapping(mapping, header if fmt in ("csv", "spreadsheet") else None))
-    # The detected encoding is passed on, so the worker does not detect it again.
-    spec = FileSpec(path=path, format=fmt, encoding=encoding or detected, sheet=sheet)
+        kind=batch_kind, rows_expected=expected, mapping=batch_mapping, file_sha256=digest,
+        upload_path=str(path) if upload else "", worker=worker, heartbeat_at=timezone.now())
     return FileImport(batch=batch, spec=spec, mapping=mapping)
+
+
+def _resume(actor: User | None, *, source: Source, digest: str, fmt: str, kind: str, mapping: dict[str, Any],
+            expected: int | None, worker: str, upload_path: str) -> ImportBatch | None:
+    """The interrupted batch of this very file and mapping, set running again; None if there is none."""
+    candidates = ImportBatch.objects.filter(source=source, status=BatchStatus.INTERRUPTED, file_sha256=digest,
+                                            file_format=fmt, kind=kind).order_by("-started_at", "-pk")
+    batch = next((b for b in candidates if b.mapping == mapping), None)
+    if batch is None:
+        return None
+    with transaction.atomic():
+        if not ImportBatch.objects.filter(pk=batch.pk, status=BatchStatus.INTERRUPTED).update(
+                status=BatchStatus.RUNNING, finished_at=None, error="", rows_read=0, rows_imported=0,
+                rows_unchanged=0, rows_quarantined=0, rows_expected=expected, worker=worker,
+                heartbeat_at=timezone.now(), upload_path=upload_path):
+            return None  # another import resumed it first
+        audit.record(actor=actor, action="records.import_resume", object_type="import_batch", object_id=batch.pk,
+                     details={"source": source.key, "label": batch.label,
+                              "interrupted_at": {"read": batch.rows_read, "imported": batch.rows_imported,
+                                                 "unchanged": batch.rows_unchanged,
+                                                 "quarantined": batch.rows_quarantined}})
+    batch.refresh_from_db()
+    return batch
 
 
 def _mapping_for(mapping: Mapping | None, kind: str | None, fmt: str, header: Sequence[str] | None) -> Mapping | None:
@@ -549,19 +711,23 @@ def import_run(job: FileImport, *, actor: User | None, progress: Progress | None
     counts = _Counts()
     total = batch.rows_expected or 0
     try:
-        writer = _RecordWriter(source=batch.source, batch=batch, relaxed_commit=True)
+        writer = _RecordWriter(source=batch.source, batch=batch, relaxed_commit=True,
+                               quarantined_before=job.quarantined_before)
         with _sqlite_cache():
             for chunk in _prepared_chunks(job, UnitResolver.load()):
                 writer.write(chunk, counts)
                 if progress is not None:
                     progress(counts.read, max(total, counts.read))
+    except BatchNotRunning:
+        raise  # declared interrupted meanwhile: it keeps that state and the chunks it has
     except Exception as exc:
         _finish(batch, counts, actor=actor, status=BatchStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     if progress is not None and counts.read < total:
         progress(counts.read, counts.read)  # the estimate counted lines, not rows
     return _finish(batch, counts, actor=actor, status=BatchStatus.DONE,
-                   details={"file": batch.file_name, "encoding": batch.encoding})
+                   details={"file": batch.file_name, "encoding": batch.encoding,
+                            **({"resumed": True} if job.resumed else {})})
 
 
 def import_file(*, actor: User | None, source_key: str, path: str | Path, mapping: Mapping | None = None,
@@ -575,17 +741,42 @@ def import_file(*, actor: User | None, source_key: str, path: str | Path, mappin
     return import_run(job, actor=actor, progress=progress)
 
 
+def _uploads_dir() -> Path:
+    return Path(settings.VAR_DIR) / "uploads"
+
+
 def upload_store(file_name: str, chunks: Iterable[bytes]) -> Path:
     """Keep an uploaded file under JINGWU_VAR_DIR/uploads, in a folder of its own; only the
-    last component of the name the browser sent is used."""
+    last component of the name the browser sent is used. It lives until upload_discard
+    (import_start(upload=True) hands that to the batch: it runs when the batch ends)."""
     safe = Path(file_name.replace("\\", "/")).name.strip() or "upload"
-    folder = Path(settings.VAR_DIR) / "uploads" / uuid.uuid4().hex
+    folder = _uploads_dir() / uuid.uuid4().hex
     folder.mkdir(parents=True)
     path = folder / safe[-200:]
     with path.open("wb") as handle:
         for chunk in chunks:
             handle.write(chunk)
     return path
+
+
+def upload_discard(path: str | Path) -> None:
+    """Delete an upload and its folder. Only paths inside the uploads folder are touched."""
+    if not path:
+        return
+    target = Path(path)
+    root = _uploads_dir().resolve()
+    folder = target.parent.resolve()
+    if folder.parent != root:
+        log.warning("not deleting %s: not an upload", path)
+        return
+    target.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty, or already gone
+        folder.rmdir()
+
+
+def _discard_upload_on_commit(path: str) -> None:
+    if path:
+        transaction.on_commit(lambda: upload_discard(path))
 
 
 def import_launch(job: FileImport, *, actor: User | None, background: bool) -> threading.Thread | None:
@@ -630,6 +821,42 @@ def _cell_text(value: object) -> str | None:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+class IdempotencyConflict(ServiceError):
+    """An idempotency key already used for a batch with other content."""
+
+    code = "idempotency_conflict"
+
+
+def _push_source(actor: User | None, source_key: str) -> Source:
+    """The source a batch is pushed to, if the actor may push to it: a holder of
+    RECORDS_IMPORT may push to any source; a partner (RECORDS_PUSH) only to the sources
+    bound to it. A partner learns nothing about other sources: unknown and not theirs
+    are the same refusal."""
+    if actor is None or access.can(actor, Action.RECORDS_IMPORT):
+        return _source(source_key)
+    source = Source.objects.filter(key=source_key).first()
+    if source is not None and source.partner_id == actor.pk and access.can(actor, Action.RECORDS_PUSH):
+        return source
+    access.deny(actor, Action.RECORDS_PUSH, object_type="source", object_id=source_key)
+
+
+def _request_hash(kind: str, mapping: MappingABC[str, Any] | None, rows: Sequence[readers.RawRow]) -> str:
+    """What a pushed batch asks for, as one digest: cells as the import reads them (13812345678
+    and "13812345678" are the same cell), so only a different request differs."""
+    document = {"kind": kind, "mapping": mapping, "records": [row.fields for row in rows]}
+    text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _replayed(first: ImportBatch, digest: str, idempotency_key: str) -> tuple[ImportBatch, bool]:
+    # Batches pushed before request hashes were kept have none: their key alone decides.
+    if first.request_hash and first.request_hash != digest:
+        raise IdempotencyConflict(
+            f"idempotency key {idempotency_key!r} was used for batch #{first.pk} with other records; "
+            "send these records under a new key", field="idempotency_key")
+    return first, True
+
+
 def import_records(*, actor: User | None, source_key: str, kind: str, idempotency_key: str,
                    records: Sequence[MappingABC[str, object]], mapping: MappingABC[str, Any] | None = None,
                    label: str = "") -> tuple[ImportBatch, bool]:
@@ -638,24 +865,27 @@ def import_records(*, actor: User | None, source_key: str, kind: str, idempotenc
     shape) or by the usual column names of ``kind``. Returns (batch, replayed).
 
     All or nothing: the batch is checked before anything is written, then written in one
-    transaction. The same idempotency key again returns the first batch, writing nothing."""
-    _authorise(actor)
+    transaction. The same idempotency key with the same request returns the first batch,
+    writing nothing; with another request it raises IdempotencyConflict, writing nothing."""
+    if actor is not None and not (access.can(actor, Action.RECORDS_IMPORT) or access.can(actor, Action.RECORDS_PUSH)):
+        access.deny(actor, Action.RECORDS_PUSH, object_type="import_batch")
     if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
         raise ServiceError(f"an idempotency key of 1..{MAX_IDEMPOTENCY_KEY} characters is required",
                            field="idempotency_key")
-    source = _source(source_key)
-    stored_key = f"u{actor.pk if actor is not None else 0}/{source.key}/{idempotency_key}"
-    first = ImportBatch.objects.filter(idempotency_key=stored_key).select_related("source").first()
-    if first is not None:
-        return first, True
-    if not is_kind(kind):
-        raise ServiceError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})", field="kind")
-    if not records:
-        raise ServiceError("a batch needs at least one record", field="records")
+    source = _push_source(actor, source_key)
     if len(records) > MAX_API_RECORDS:
         raise ServiceError(f"{len(records)} records; a batch holds at most {MAX_API_RECORDS}", field="records")
     rows = [readers.RawRow(number, {str(column): _cell_text(value) for column, value in record.items()})
             for number, record in enumerate(records, 1)]
+    digest = _request_hash(kind, mapping, rows)
+    stored_key = f"u{actor.pk if actor is not None else 0}/{source.key}/{idempotency_key}"
+    first = ImportBatch.objects.filter(idempotency_key=stored_key).select_related("source").first()
+    if first is not None:
+        return _replayed(first, digest, idempotency_key)
+    if not is_kind(kind):
+        raise ServiceError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})", field="kind")
+    if not records:
+        raise ServiceError("a batch needs at least one record", field="records")
     header = list(dict.fromkeys(column for row in rows for column in row.fields))
     try:
         if mapping is not None:
@@ -677,7 +907,7 @@ def import_records(*, actor: User | None, source_key: str, kind: str, idempotenc
         with transaction.atomic():
             batch = ImportBatch.objects.create(
                 source=source, label=(label or f"API {idempotency_key}")[:200], status=BatchStatus.RUNNING,
-                created_by=actor, file_format="api", kind=kind, idempotency_key=stored_key,
+                created_by=actor, file_format="api", kind=kind, idempotency_key=stored_key, request_hash=digest,
                 rows_expected=len(rows), mapping=_batch_mapping(parsed, header))
             writer = _RecordWriter(source=source, batch=batch)
             for chunk in chunks:
@@ -689,7 +919,7 @@ def import_records(*, actor: User | None, source_key: str, kind: str, idempotenc
         first = ImportBatch.objects.filter(idempotency_key=stored_key).select_related("source").first()
         if first is None:
             raise
-        return first, True
+        return _replayed(first, digest, idempotency_key)
     return batch, False
 
 
@@ -767,9 +997,9 @@ def quarantine_retry(*, actor: User | None, row: QuarantinedRow, corrected: Mapp
                  if header is not None and column not in header and value and value.strip()]
         if extra:
             listed = ", ".join(f"{column} = {cells[column]!r}" for column in extra)
-            raise RetryRejected([FieldIssue("", extra[0], cells[extra[0]], "extra_cells",
-                                            f"row {locked.row_number}: cells beyond the header ({listed}): "
-                                            "clear them or move the values into their columns")])
+            raise RetryRejected([error_issue("", extra[0], cells[extra[0]], "extra_cells", f"row {locked.row_number}",
+                                             f"cells beyond the header ({listed}): clear them or move the values "
+                                             "into their columns")])
         item = prepare.prepare_row(readers.RawRow(locked.row_number, cells, None, kind), mapping,
                                    UnitResolver.load())
         if len(item) == 3:

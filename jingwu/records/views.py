@@ -6,6 +6,7 @@ RECORDS_IMPORT jurisdiction (and those of the console, for a province-wide stewa
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django.conf import settings
@@ -45,6 +46,7 @@ def _htmx(request: HttpRequest) -> bool:
 @require_http_methods(["GET", "POST"])
 def imports(request: HttpRequest) -> HttpResponse:
     user = _user(request)
+    services.import_batches_reap()  # a batch whose process died shows as interrupted, not running
     form = ImportUploadForm(request.POST or None, request.FILES or None, sources=selectors.sources())
     status = 200
     if request.method == "POST":
@@ -61,22 +63,30 @@ def imports(request: HttpRequest) -> HttpResponse:
 
 def _start_import(user: User, form: ImportUploadForm) -> ImportBatch | None:
     data = form.cleaned_data
-    upload = data["file"]
-    path = services.upload_store(upload.name, upload.chunks())
     mapping = None
     if data["mapping_file"] is not None:
         mapping_upload = data["mapping_file"]
+        mapping_path = services.upload_store(mapping_upload.name, mapping_upload.chunks())
         try:
-            mapping = load_mapping(services.upload_store(mapping_upload.name, mapping_upload.chunks()))
+            mapping = load_mapping(mapping_path)
         except MappingError as exc:
             form.add_error("mapping_file", str(exc))
             return None
+        finally:
+            services.upload_discard(mapping_path)  # read once; the batch keeps the mapping itself
+    upload = data["file"]
+    path = services.upload_store(upload.name, upload.chunks())
     try:
         job = services.import_start(actor=user, source_key=data["source"], path=path, mapping=mapping,
-                                    kind=data["kind"] or None, label=data["label"], file_name=upload.name)
+                                    kind=data["kind"] or None, label=data["label"], file_name=upload.name,
+                                    upload=True)
     except ServiceError as exc:
+        services.upload_discard(path)
         form.add_error(_FORM_FIELD.get(exc.field), str(exc))
         return None
+    except BaseException:
+        services.upload_discard(path)
+        raise
     # Tests and `make test` run jobs at once; the demo server imports in a thread and the
     # report page shows the progress.
     services.import_launch(job, actor=user, background=not settings.HUEY.get("immediate", False))
@@ -103,6 +113,7 @@ def _kind_label(kind: str) -> str:
 @require_GET
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
+    services.import_batches_reap()
     try:
         batch = selectors.batch_report_read(user, pk, request=request)
     except ImportBatch.DoesNotExist:
@@ -122,6 +133,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress box alone, which the report page polls while the import runs."""
+    services.import_batches_reap()
     batch = _batch_or_404(_user(request), pk)
     response = render(request, "records/import_progress.html", _progress(batch))
     if batch.status != "running" and _htmx(request):
@@ -133,13 +145,17 @@ def _row_context(row: QuarantinedRow, *, errors: dict[str, list[str]] | None = N
                  general: list[str] | None = None, cells: dict[str, str] | None = None) -> dict[str, Any]:
     """A quarantined row for its template: cells in file order, each with its issues."""
     by_column: dict[str, list[str]] = {}
+    issues = []
     for issue in row.issues:
-        by_column.setdefault(issue.get("column") or "", []).append(issue["message"])
+        text = selectors.issue_text(issue, row.row_number)
+        issues.append({"code": issue.get("code", ""), "text": text})
+        by_column.setdefault(issue.get("column") or "", []).append(text)
     shown = []
     for column, value in services.ordered_cells(row):
         shown.append({"column": column, "value": (cells or {}).get(column, value or ""),
                       "issues": by_column.get(column, []), "errors": (errors or {}).get(column, [])})
-    return {"row": row, "cells": shown, "row_issues": by_column.get("", []), "errors": general or []}
+    return {"row": row, "issues": issues, "cells": shown, "row_issues": by_column.get("", []),
+            "errors": general or []}
 
 
 def _row_or_404(user: User, pk: int) -> QuarantinedRow:
@@ -171,14 +187,17 @@ def quarantine_retry(request: HttpRequest, pk: int) -> HttpResponse:
     except services.RetryRejected as exc:
         errors: dict[str, list[str]] = {}
         general = []
+        texts = []
         for issue in exc.issues:
+            text = selectors.issue_text(dataclasses.asdict(issue), row.row_number)
+            texts.append(text)
             if issue.column:
-                errors.setdefault(issue.column, []).append(issue.message)
+                errors.setdefault(issue.column, []).append(text)
             else:
-                general.append(issue.message)
+                general.append(text)
         context = _row_context(row, errors=errors, general=general, cells=corrected)
         return _row_answer(request, row, context, message=_("第 %(row)s 行仍未通过校验：%(reason)s") % {
-            "row": row.row_number, "reason": str(exc)}, failed=True)
+            "row": row.row_number, "reason": _("；").join(texts)}, failed=True)
     except ServiceError as exc:
         context = _row_context(row, general=[str(exc)], cells=corrected)
         return _row_answer(request, row, context, message=str(exc), failed=True)

@@ -16,9 +16,10 @@ each carries (traditional_name, name_typo, legacy_id15, id_missing, phone_format
 organisation's record is among the person's records). `phones` are the person's own
 lines: a child without one is registered in 户籍 with the head of household's number,
 a deliberate trap for linkage. Household membership is
-`household_id` + `relation`. The file is a series of gzip members, one per chunk, so a
-run that adds people appends; a sidecar manifest says which seed, how many people and
-how many bytes are complete.
+`household_id` + `relation`. The file is a series of gzip members, one per chunk of
+people, so a run that adds people appends (rewriting the last chunk if it was partial:
+the file is the same however many runs wrote it); a sidecar manifest says which seed,
+how many people and how many bytes are complete.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ class Manifest:
     generator_version: int
     people: int  # lines 0 … people-1 are complete
     bytes: int  # and end at this offset
+    # The last gzip member starts here: with the people of chunk_people on, which is a
+    # multiple of the chunk size (a run that ends inside a chunk leaves it partial).
+    chunk_people: int
+    chunk_bytes: int
 
 
 def read_manifest(path: Path) -> Manifest | None:
@@ -74,41 +79,60 @@ def _write_manifest(path: Path, manifest: Manifest) -> None:
 
 
 class GroundTruthWriter:
-    """Appends chunks to the file. `resume_from` is the number of people it must hold
-    already; when the file on disk does not hold exactly those (another seed, an
-    interrupted run), `start` is 0 and the caller regenerates from the first person."""
+    """Appends chunks to the file, one gzip member per chunk of ``chunk_size`` people, so
+    the file's bytes depend only on how many people it holds, not on the runs that wrote it.
 
-    def __init__(self, path: Path, *, seed: int, cities: int, resume_from: int) -> None:
+    ``resume_from`` is the number of people the file must hold already, ``extend_to`` the
+    number it is to hold. When the file holds exactly ``resume_from`` and more are to come,
+    writing goes on from the start of the chunk they end in: that chunk's member is
+    written again, whole (``start`` is where generation must begin). When it does not
+    hold them (another seed, an interrupted run, no file), ``start`` is 0, ``rebuilt``
+    says so, and the caller regenerates from the first person."""
+
+    def __init__(self, path: Path, *, seed: int, cities: int, resume_from: int, extend_to: int,
+                 chunk_size: int) -> None:
         self.path = path
-        self.seed, self.cities = seed, cities
+        self.seed, self.cities, self.chunk_size = seed, cities, chunk_size
         path.parent.mkdir(parents=True, exist_ok=True)
         manifest = read_manifest(path)
         usable = (manifest is not None and path.exists()
                   and (manifest.seed, manifest.cities, manifest.generator_version)
                   == (seed, cities, GENERATOR_VERSION)
-                  and manifest.people == resume_from and path.stat().st_size >= manifest.bytes)
+                  and manifest.people == resume_from and path.stat().st_size >= manifest.bytes
+                  and manifest.chunk_people % chunk_size == 0
+                  and manifest.chunk_people <= manifest.people <= manifest.chunk_people + chunk_size)
+        self.rebuilt = not usable and resume_from > 0
+        self.start, offset = 0, 0
+        chunk_people, chunk_bytes = 0, 0
         if usable:
             assert manifest is not None
-            self.start, offset = manifest.people, manifest.bytes
-        else:
-            self.start, offset = 0, 0
+            if manifest.people % chunk_size == 0 or extend_to <= manifest.people:
+                self.start, offset = manifest.people, manifest.bytes
+                chunk_people, chunk_bytes = manifest.chunk_people, manifest.chunk_bytes
+            else:  # the last chunk is partial and grows: it is written again
+                self.start, offset = manifest.chunk_people, manifest.chunk_bytes
+                chunk_people, chunk_bytes = self.start, offset
         self.people = self.start
+        self._chunk_people, self._chunk_bytes = chunk_people, chunk_bytes
         self._file: IO[bytes] = open(path, "r+b" if offset else "wb")  # noqa: SIM115 - closed in close()
         self._file.truncate(offset)
         self._file.seek(offset)
         self._write_manifest()
 
     def append(self, member: bytes, people_until: int) -> None:
-        """Append one gzip member holding people up to (not including) `people_until`."""
+        """Append one gzip member holding people from ``start`` or the end of the last
+        member up to (not including) ``people_until``."""
         if member:
             self._file.write(member)
             self._file.flush()
         self.people = people_until
+        if people_until % self.chunk_size == 0:
+            self._chunk_people, self._chunk_bytes = people_until, self._file.tell()
         self._write_manifest()
 
     def _write_manifest(self) -> None:
         _write_manifest(self.path, Manifest(self.seed, self.cities, GENERATOR_VERSION, self.people,
-                                            self._file.tell()))
+                                            self._file.tell(), self._chunk_people, self._chunk_bytes))
 
     def close(self) -> None:
         self._file.close()

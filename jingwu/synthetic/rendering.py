@@ -3,17 +3,27 @@
 This runs in the worker processes of a seed run, so it imports no Django: it is given
 the database ids it needs (sources, batches, grid units) and the form the writer wants
 (parameter tuples for SQLite's executemany, COPY text for PostgreSQL).
+
+A record's content hash is the one `jingwu import` computes, rows.content_hash over the
+normalised fields, so a seeded record exported and imported again is unchanged. The
+fields come from :func:`seeded_fields`, which knows the generator writes clean values
+and only puts them in canonical form (full validation costs twice the generation);
+every CHECK_EVERY-th record is normalised by rows.normalize_row as well, and a
+difference stops the run.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from jingwu.core.identifiers import compute_id_check_char
+from jingwu.records.mapping import VOCABULARY, FieldType, Mapping
+from jingwu.records.readers import RawRow
+from jingwu.records.rows import GoodRow, content_hash, normalize_row
 from jingwu.synthetic.people import SOURCE_KINDS, PeopleGenerator, Person, WireHouseholds, households_from_wire
 from jingwu.synthetic.province import ProvinceLayout, province_layout
 
@@ -33,9 +43,68 @@ def canonical_json(payload: dict[str, Any]) -> str:
     return _CANONICAL_JSON.encode(payload)
 
 
-def payload_hash(canonical: str) -> str:
-    """content_hash of a SourceRecord: SHA-256 of the canonical payload JSON."""
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+# --- normalised fields -------------------------------------------------------------------
+
+# One record in this many is also normalised the slow, authoritative way.
+CHECK_EVERY: Final = 101
+_SEX: Final = {"男": "M", "女": "F"}
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _resident_id(text: str) -> str:
+    if len(text) == 15:  # the generator's legacy IDs: born in the 1900s
+        body = text[:6] + "19" + text[6:]
+        return body + compute_id_check_char(body)
+    return text
+
+
+def _phone(text: str) -> str:
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return "+" + digits if len(digits) == 13 else "+86" + digits
+
+
+_CANONICAL_FORM: Final[dict[FieldType, Any]] = {
+    "text": _collapse, "name": _collapse, "sex": _SEX.__getitem__, "resident_id": _resident_id, "phone": _phone,
+}
+# Per kind: field name -> how its value is put in canonical form (None: as it is).
+_FORMS: Final[dict[str, dict[str, Any]]] = {
+    kind: {name: _CANONICAL_FORM.get(field_type) for name, field_type in vocabulary.items()}
+    for kind, vocabulary in VOCABULARY.items()
+}
+_NOT_OURS: Final = object()
+
+
+def seeded_fields(kind: str, payload: dict[str, Any]) -> dict[str, str]:
+    """The normalised fields of a generated record: what rows.normalize_row makes of it
+    (with the identity mapping), for the values the generator writes."""
+    forms = _FORMS[kind]
+    fields: dict[str, str] = {}
+    for name, value in payload.items():
+        form = forms.get(name, _NOT_OURS)
+        if form is _NOT_OURS or value is None:
+            continue
+        fields[name] = form(value) if form is not None else value
+    if kind == "person" and "sex" not in fields and "id_number" in fields:
+        fields["sex"] = "M" if int(fields["id_number"][16]) % 2 else "F"
+    return fields
+
+
+class SeededFieldsDiffer(RuntimeError):
+    """seeded_fields and rows.normalize_row disagree: the generator or the import changed."""
+
+
+def check_seeded_fields(source: str, key: str, kind: str, payload: dict[str, Any], fields: dict[str, str]) -> None:
+    cells = {name: value if value is None or isinstance(value, str) else str(value) for name, value in payload.items()}
+    cells["id"] = key
+    result = normalize_row(RawRow(0, cells), Mapping.identity(kind))
+    expected = ({name: value for name, value in result.fields.items() if value is not None}
+                if isinstance(result, GoodRow) else result.issues)
+    if expected != fields:
+        raise SeededFieldsDiffer(f"{source} record {key}: the import normalises it to {expected!r}, "
+                                 f"the seed to {fields!r}")
 
 
 @dataclass(frozen=True)
@@ -144,8 +213,8 @@ class ChunkRenderer:
         chunk = RenderedChunk(first_block=tasks[0].block, stop=tasks[-1].stop)
         lines: list[str] = []
         rows: list[tuple[Any, ...]] = []
-        encode, sha256, units, received = _CANONICAL_JSON.encode, hashlib.sha256, targets.grid_unit_ids, \
-            targets.received_at
+        encode, units, received = _CANONICAL_JSON.encode, targets.grid_unit_ids, targets.received_at
+        stored = 0
         for task in tasks:
             people = self.generator.block(task.block, households_from_wire(task.households))
             for person in people:
@@ -157,8 +226,11 @@ class ChunkRenderer:
                 chunk.stored_people += 1
                 for record in person.records:
                     source_id, kind, batch_id = self._source_columns[record.source]
-                    payload = encode(record.payload)
-                    rows.append((source_id, record.key, kind, payload, sha256(payload.encode()).hexdigest(),
+                    fields = seeded_fields(kind, record.payload)
+                    if stored % CHECK_EVERY == 0:
+                        check_seeded_fields(record.source, record.key, kind, record.payload, fields)
+                    stored += 1
+                    rows.append((source_id, record.key, kind, encode(record.payload), content_hash(fields),
                                  batch_id, units[record.grid], received))
                     chunk.counts[record.source] += 1
         # Key order, not person order: neighbouring rows (and database ids) then say

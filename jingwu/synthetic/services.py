@@ -28,6 +28,7 @@ from jingwu.core import access, audit
 from jingwu.core import services as core_services
 from jingwu.core.models import Unit, UnitKind, User
 from jingwu.core.services import ServiceError
+from jingwu.records import services as records_services
 from jingwu.records.models import ImportBatch, Source, SourceRecord
 from jingwu.synthetic.ground_truth import GroundTruthWriter, ground_truth_path
 from jingwu.synthetic.models import SeedState
@@ -51,6 +52,8 @@ from jingwu.synthetic.rendering import (
 from jingwu.synthetic.selectors import PARTNER_DEMO_USERNAME, DemoAccount
 
 DEMO_PASSWORD = "jingwu-demo-2026"
+# The source the demo partner (a bank) may push to.
+PARTNER_DEMO_SOURCE = "bank"
 # Where each role's demo user works: a station, a department of the first city, or the province.
 DEMO_PLACES: dict[str, str] = {
     "officer": "station", "auxiliary": "station", "station_chief": "station",
@@ -143,6 +146,13 @@ def sources_ensure() -> dict[str, Source]:
     for key, (name, trust_rank) in SOURCES.items():
         out[key], _created = Source.objects.get_or_create(key=key, defaults={"name": name, "trust_rank": trust_rank})
     return out
+
+
+def partner_feed_ensure(source: Source) -> None:
+    """The demo partner bank pushes the bank source's feed (unless another partner does)."""
+    if source.partner_id is None:
+        partner = User.objects.get(username=PARTNER_DEMO_USERNAME)
+        records_services.source_partner_set(actor=None, source=source, partner=partner)
 
 
 # --- people ------------------------------------------------------------------------------------
@@ -296,8 +306,9 @@ def people_store(*, seed: int, cities: int, people: int, workers: int | None = N
     layout = province_layout(cities)
     path = ground_truth_path(seed, cities, ground_truth_directory)
     result = PeopleStoreResult(people_before=start, people_after=max(start, people), ground_truth=path)
-    writer_gt = GroundTruthWriter(path, seed=seed, cities=cities, resume_from=start)
-    result.ground_truth_rebuilt = writer_gt.start != start
+    writer_gt = GroundTruthWriter(path, seed=seed, cities=cities, resume_from=start, extend_to=max(start, people),
+                                  chunk_size=CHUNK_BLOCKS * BLOCK_SIZE)
+    result.ground_truth_rebuilt = writer_gt.rebuilt
     stop = max(start, people)
     if writer_gt.start >= stop:
         writer_gt.close()
@@ -378,6 +389,7 @@ def synthetic_seed(*, people: int, cities: int, seed: int, workers: int | None =
         raise ServiceError("people must not be negative", field="people")
     province = province_build(cities=cities)
     accounts, totp_uri = demo_users_ensure(layout=province.layout, seed=seed)
+    partner_feed_ensure(sources_ensure()[PARTNER_DEMO_SOURCE])
     stored = people_store(seed=seed, cities=cities, people=people, workers=workers,
                           ground_truth_directory=ground_truth_directory, progress=progress)
     return SeedReport(seed=seed, cities=cities, province=province, demo_accounts=accounts, totp_uri=totp_uri,

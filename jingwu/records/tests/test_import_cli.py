@@ -32,7 +32,7 @@ def test_two_files_each_with_its_balanced_report(desk: Desk, tmp_path: Path) -> 
     first = write(tmp_path / "a.csv", people_csv(*PEOPLE_ROWS, f"周八,{BAD_CHECK},男,,,", "王五"), "gb18030")
     second = write(tmp_path / "b.csv", people_csv(*PEOPLE_ROWS))
 
-    out = run("import", "--source", "hukou", "--kind", "person", str(first), str(second))
+    out = run("import", "--source", "hukou", "--kind", "person", "--language", "en", str(first), str(second))
 
     a, b = ImportBatch.objects.order_by("pk")
     assert out == (
@@ -45,7 +45,8 @@ def test_two_files_each_with_its_balanced_report(desk: Desk, tmp_path: Path) -> 
 
 def test_only_the_first_reasons_are_printed(desk: Desk, tmp_path: Path) -> None:
     path = write(tmp_path / "a.csv", people_csv(*[f"周{n},{BAD_CHECK},男,,," for n in range(5)]))
-    out = run("import", "--source", "hukou", "--kind", "person", "--show", "2", "--label", "五个坏行", str(path))
+    out = run("import", "--source", "hukou", "--kind", "person", "--show", "2", "--label", "五个坏行",
+              "--language", "en", str(path))
     batch = ImportBatch.objects.get()
     assert batch.label == "五个坏行"
     assert out.splitlines()[1:] == [
@@ -87,8 +88,8 @@ def test_sources_list_and_add(desk: Desk, tmp_path: Path) -> None:
     run("import", "--source", "hukou", "--kind", "person", str(write(tmp_path / "a.csv", people_csv(*PEOPLE_ROWS))))
     assert run("sources", "add", "telecom", "电信实名登记", "--trust", "40") == (
         "added source telecom (电信实名登记), trust rank 40\n")
-    assert run("sources", "list") == "key\tname\ttrust\trecords\tbatches\nhukou\t户籍人口\t50\t3\t1\n" \
-                                     "telecom\t电信实名登记\t40\t0\t0\n"
+    assert run("sources", "list") == "key\tname\ttrust\trecords\tbatches\tpartner\nhukou\t户籍人口\t50\t3\t1\t-\n" \
+                                     "telecom\t电信实名登记\t40\t0\t0\t-\n"
     with pytest.raises(CommandError, match="source 'telecom' already exists"):
         run("sources", "add", "telecom", "again")
     with pytest.raises(CommandError, match="source key 'Tele Com'"):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
 from tqdm import tqdm
 
 from jingwu.core.models import User
@@ -18,7 +20,8 @@ from jingwu.records.models import ImportBatch
 class Command(BaseCommand):
     help = ("Import CSV (any common encoding), XLSX/XLS/ODS, JSON Lines or FollowTheMoney files into a source. "
             "Bad rows go to quarantine (see `jingwu quarantine`); each file's report balances: "
-            "read = imported + unchanged + quarantined. Importing the same file again changes nothing.")
+            "read = imported + unchanged + quarantined. Importing the same file again changes nothing, and "
+            "resumes its batch if that was interrupted.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("files", nargs="+", metavar="FILE", type=Path)
@@ -32,10 +35,13 @@ class Command(BaseCommand):
         parser.add_argument("--label", default="", help="what to call the batch (default: the file name)")
         parser.add_argument("--user", help="act as this user (checked for the import role; default: the console)")
         parser.add_argument("--show", type=int, default=10, help="quarantine reasons printed per file (default 10)")
+        parser.add_argument("--language", choices=[code for code, _name in settings.LANGUAGES],
+                            default=settings.LANGUAGE_CODE,
+                            help=f"the language of the quarantine reasons (default {settings.LANGUAGE_CODE})")
 
     def handle(self, *args: Any, files: list[Path], source: str, mapping: Path | None, kind: str | None,
                format: str | None, encoding: str | None, sheet: str | None, label: str, user: str | None,
-               show: int, **options: Any) -> None:
+               show: int, language: str, **options: Any) -> None:
         actor = _user(user) if user else None
         try:
             loaded = load_mapping(mapping) if mapping is not None else None
@@ -59,24 +65,29 @@ class Command(BaseCommand):
 
             try:
                 batch = services.import_run(job, actor=actor, progress=progress)
+            except services.BatchNotRunning as exc:
+                raise CommandError(f"{path}: batch #{job.batch.pk} was marked interrupted while this import ran "
+                                   "(no progress for too long); import the same file again to resume it") from exc
             except Exception as exc:
                 raise CommandError(f"{path}: the import failed and batch #{job.batch.pk} is marked failed: "
                                    f"{type(exc).__name__}: {exc}") from exc
             finally:
                 bar.close()
-            self._report(path, batch, show)
+            with translation.override(language):
+                self._report(path, batch, show, resumed=job.resumed)
 
-    def _report(self, path: Path, batch: ImportBatch, show: int) -> None:
+    def _report(self, path: Path, batch: ImportBatch, show: int, *, resumed: bool) -> None:
         details = ", ".join(part for part in (batch.source.key, batch.file_format, batch.encoding) if part)
-        self.stdout.write(f"{path}: batch #{batch.pk} ({details}): read {batch.rows_read:,} = imported "
+        again = " resumed" if resumed else ""
+        self.stdout.write(f"{path}: batch #{batch.pk}{again} ({details}): read {batch.rows_read:,} = imported "
                           f"{batch.rows_imported:,} + unchanged {batch.rows_unchanged:,} + quarantined "
                           f"{batch.rows_quarantined:,}")
         if not batch.rows_quarantined or show <= 0:
             return
-        issues, _more = selectors.batch_issues(batch, limit=show)
+        issues, _more = selectors.batch_issues(batch, limit=show, text=True)
         rows_shown = {issue["row"] for issue in issues}
         for issue in issues:
-            self.stdout.write(f"  {issue['message']}")
+            self.stdout.write(f"  {issue['text']}")
         if batch.rows_quarantined > len(rows_shown):
             self.stdout.write(f"  … {batch.rows_quarantined - len(rows_shown):,} more quarantined rows: "
                               f"jingwu quarantine list --batch {batch.pk}")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
 
 from jingwu.core.models import User
 from jingwu.core.services import ServiceError
@@ -26,6 +29,9 @@ class Command(BaseCommand):
         listing.add_argument("--status", choices=STATUSES, default=QuarantineStatus.OPEN,
                              help="open (default), fixed, discarded or all")
         listing.add_argument("--limit", type=int, default=100, help="at most this many rows (default 100)")
+        listing.add_argument("--language", choices=[code for code, _name in settings.LANGUAGES],
+                             default=settings.LANGUAGE_CODE,
+                             help=f"the language of the reasons (default {settings.LANGUAGE_CODE})")
         retry = verbs.add_parser("retry", help="correct cells and import the row again")
         retry.add_argument("row", type=int, metavar="ID", help="the quarantined row's id (from `list`)")
         retry.add_argument("--set", action="append", default=[], dest="cells", metavar="COLUMN=VALUE",
@@ -39,12 +45,17 @@ class Command(BaseCommand):
     def handle(self, *args: Any, verb: str, **options: Any) -> None:
         getattr(self, f"_{verb}")(**options)
 
-    def _list(self, *, batch: int | None, status: str, limit: int, **_: Any) -> None:
+    def _list(self, *, batch: int | None, status: str, limit: int, language: str, **_: Any) -> None:
+        with translation.override(language):
+            self._list_rows(batch=batch, status=status, limit=limit)
+
+    def _list_rows(self, *, batch: int | None, status: str, limit: int) -> None:
         rows = selectors.quarantined_rows(None, batch=batch, status=None if status == "all" else status)
         total = rows.count()
         self.stdout.write("id\tbatch\trow\tstatus\treasons")
+        joiner = translation.gettext("；")
         for row in rows[:limit]:
-            reasons = "; ".join(issue["message"] for issue in row.issues)
+            reasons = joiner.join(selectors.issue_text(issue, row.row_number) for issue in row.issues)
             self.stdout.write(f"{row.pk}\t{row.batch_id}\t{row.row_number}\t{row.status}\t{reasons}")
             cells = dict(services.ordered_cells(row))
             self.stdout.write(f"\tcells: {json.dumps(cells, ensure_ascii=False)}")
@@ -62,7 +73,8 @@ class Command(BaseCommand):
         try:
             fixed = services.quarantine_retry(actor=_user(user), row=found, corrected=corrected)
         except services.RetryRejected as exc:
-            raise CommandError("still not importable:\n  " + "\n  ".join(i.message for i in exc.issues)) from exc
+            texts = (selectors.issue_text(dataclasses.asdict(i), found.row_number) for i in exc.issues)
+            raise CommandError("still not importable:\n  " + "\n  ".join(texts)) from exc
         except ServiceError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"row {fixed.row_number} of batch {fixed.batch_id} fixed: source record {fixed.record_id}")
