@@ -18,7 +18,7 @@ from typing import Any, Final
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from jingwu.core import access, purpose
+from jingwu.core import access, purpose, timeline
 from jingwu.core.models import Unit, User
 from jingwu.records.attributes import ENTITY_FIELDS, ID_NUMBER_FIELDS, Facts, facts_from_row, role
 from jingwu.records.models import (
@@ -35,12 +35,14 @@ from jingwu.records.models import (
 
 __all__ = [
     "FIELD_LABELS",
+    "TIMELINE_PAGE",
     "EntityProfile",
     "Graph",
     "ReviewItem",
     "entity_get",
     "entity_neighbours",
     "entity_resolve",
+    "entity_timeline",
     "mask_id_number",
     "review_items",
     "review_queue",
@@ -52,6 +54,8 @@ RELATIONS_SHOWN: Final = 200  # per direction on the profile; the graph pages th
 RECORDS_SHOWN: Final = 200
 GRAPH_CAP_MAX: Final = 200
 GRAPH_PAGE_MAX: Final = 1_000_000  # keeps OFFSET within what every database takes
+TIMELINE_PAGE: Final = 20
+ALIASES_MAX: Final = 1_000  # ids merged into an entity that its timeline asks other modules about
 
 FIELD_LABELS: Final[dict[str, Any]] = {
     "name": _("名称/姓名"), "former_name": _("曾用名"), "id_number": _("身份证号"), "birth_date": _("出生日期"),
@@ -92,19 +96,21 @@ def _shown(name: str, value: str, masked: bool) -> str:
 # --------------------------------------------------------------------------- access
 
 
-def _roots(actor: User) -> list[str]:
+def read_roots(actor: User) -> list[str]:
+    """Unit paths under which the actor may read people's data."""
     return access.jurisdictions(actor, access.Action.PERSON_READ)
 
 
-def _within(unit: Unit | None, roots: Sequence[str]) -> bool:
-    """An entity without a unit belongs to no county: only a province-wide role sees it."""
+def within(unit: Unit | None, roots: Sequence[str]) -> bool:
+    """Whether an entity of ``unit`` lies in the jurisdiction ``roots``.  An entity without
+    a unit belongs to no county: only a province-wide role sees it."""
     if unit is None:
         return any(root.count("/") == 1 for root in roots)
     return any(unit.path.startswith(root) for root in roots)
 
 
 def _read(actor: User, entity: Entity, details: dict[str, Any]) -> None:
-    if entity.unit is None and not _within(None, _roots(actor)):
+    if entity.unit is None and not within(None, read_roots(actor)):
         access.deny(actor, access.Action.PERSON_READ, None, object_type="entity", object_id=entity.pk)
     purpose.person_read(actor, object_type="entity", object_id=entity.pk, unit=entity.unit,
                         details={"kind": entity.kind, **details})
@@ -184,7 +190,7 @@ class RelationRow:
     kind: str
     label: str
     direction: str  # "out": this entity is the subject; "in": the object
-    other_id: int
+    other_id: int | None  # None when the other entity is outside the actor's jurisdiction
     other_kind: str
     other_name: str
     other_visible: bool
@@ -193,15 +199,6 @@ class RelationRow:
     valid_from: dt.date | None
     valid_to: dt.date | None
     details: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class HistoryRow:
-    at: dt.datetime
-    what: str  # "membership", "merged", "judgement"
-    text: str
-    record_id: int | None = None
-    other_entity: int | None = None
 
 
 @dataclass
@@ -218,7 +215,7 @@ class EntityProfile:
     records_total: int  # memberships of the entity's kind, current and replaced
     relations: list[RelationRow]
     relations_total: int
-    history: list[HistoryRow]
+    timeline: timeline.Page | None  # None when not asked for
     updated_at: dt.datetime
     purpose: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -240,10 +237,10 @@ def _relation_rows(relations: QuerySet[Relation], direction: str, roots: Sequenc
     labels = dict(RelationKind.choices)
     for rel in relations:
         other = rel.object if direction == "out" else rel.subject
-        visible = _within(other.unit, roots)
+        visible = within(other.unit, roots)
         rows.append(RelationRow(
             id=rel.pk, kind=rel.kind, label=str(labels.get(rel.kind, rel.kind)), direction=direction,
-            other_id=other.pk, other_kind=other.kind,
+            other_id=other.pk if visible else None, other_kind=other.kind,
             other_name=(other.display_name or str(other.pk)) if visible else str(_("辖区外")),
             other_visible=visible, record_id=rel.record_id, source_name=rel.record.source.name,
             valid_from=rel.valid_from, valid_to=rel.valid_to,
@@ -251,14 +248,26 @@ def _relation_rows(relations: QuerySet[Relation], direction: str, roots: Sequenc
     return rows
 
 
-def entity_get(actor: User, entity_id: int) -> EntityProfile:
+def _aliases(entity_id: int) -> list[int]:
+    """The entity's id, then the ids merged into it (also through entities merged in turn)."""
+    ids = [entity_id]
+    frontier = [entity_id]
+    while frontier and len(ids) < ALIASES_MAX:
+        frontier = list(Entity.objects.filter(merged_into_id__in=frontier).order_by("pk")
+                        .values_list("pk", flat=True)[:ALIASES_MAX - len(ids)])
+        ids.extend(frontier)
+    return ids
+
+
+def entity_get(actor: User, entity_id: int, *, with_timeline: bool = True) -> EntityProfile:
     """An entity's profile: attributes with their sources and other values, member
-    records (with older versions), relations both ways, and history.  Raises
-    Entity.DoesNotExist, PermissionDenied, or PurposeRequired when no purpose is stated."""
+    records (with older versions), relations both ways, and the first page of its
+    timeline.  One audited read.  Raises Entity.DoesNotExist, PermissionDenied, or
+    PurposeRequired when no purpose is stated."""
     entity = Entity.objects.select_related("unit").get(pk=entity_id)
     _read(actor, entity, {"view": "profile"})
     masked = access.masks_id_numbers(actor, entity.unit)
-    roots = _roots(actor)
+    roots = read_roots(actor)
 
     # A hotel's place may hold thousands of check-ins: the most recent records are shown.
     membership_qs = EntityRecord.objects.filter(entity=entity)
@@ -312,18 +321,7 @@ def entity_get(actor: User, entity_id: int) -> EntityProfile:
     if total >= RELATIONS_SHOWN:
         total = out_qs.count() + in_qs.count()
 
-    history = [HistoryRow(m.linked_at, "membership", f"{m.record.source.name} {m.record.source_key}: "
-                          f"{methods.get(m.method, m.method)}", record_id=m.record_id) for m in by_kind]
-    for gone in Entity.objects.filter(merged_into=entity).only("pk", "updated_at"):
-        history.append(HistoryRow(gone.updated_at, "merged", str(_("并入实体")), other_entity=gone.pk))
-    verdicts = dict(Verdict.choices)
-    ids = [r.id for r in records]
-    for j in (LinkJudgement.objects.filter(Q(record_a_id__in=ids) | Q(record_b_id__in=ids))
-              .select_related("analyst").order_by("-at")[:100]):
-        history.append(HistoryRow(j.at, "judgement", f"{j.record_a_id} – {j.record_b_id}: "
-                                  f"{verdicts.get(j.verdict, j.verdict)} ({j.analyst})"
-                                  + (f" {_('已被取代')}" if j.superseded else "")))
-    history.sort(key=lambda h: h.at, reverse=True)
+    events = timeline.events(actor, _aliases(entity.pk), limit=TIMELINE_PAGE) if with_timeline else None
 
     key = entity.key
     if entity.kind == PERSON and key and masked:
@@ -332,7 +330,14 @@ def entity_get(actor: User, entity_id: int) -> EntityProfile:
         id=entity.pk, kind=entity.kind, kind_label=str(EntityKind(entity.kind).label),
         display_name=entity.display_name, key=key, unit_name=entity.unit.name if entity.unit else "",
         masked=masked, attributes=attributes, records=records, records_total=records_total, relations=relations,
-        relations_total=total, history=history, updated_at=entity.updated_at)
+        relations_total=total, timeline=events, updated_at=entity.updated_at)
+
+
+def entity_timeline(actor: User, entity_id: int, *, offset: int = 0, limit: int = TIMELINE_PAGE) -> timeline.Page:
+    """A further page of the entity's timeline: a read of its own, audited with the purpose."""
+    entity = Entity.objects.select_related("unit").get(pk=entity_id)
+    _read(actor, entity, {"view": "timeline", "offset": offset})
+    return timeline.events(actor, _aliases(entity.pk), offset=offset, limit=limit)
 
 
 # --------------------------------------------------------------------------- the graph
@@ -340,7 +345,9 @@ def entity_get(actor: User, entity_id: int) -> EntityProfile:
 
 @dataclass
 class Graph:
-    """One ring around an entity, a page at a time, for ECharts."""
+    """One ring around an entity, a page at a time, for ECharts.  A neighbour outside the
+    actor's jurisdiction is never returned: its place holds an anonymous node ("x" and the
+    relation's id) with no name and no entity id."""
 
     centre: int
     nodes: list[dict[str, Any]]
@@ -358,7 +365,7 @@ def entity_neighbours(actor: User, entity_id: int, *, page: int = 0, cap: int = 
     page, cap = min(max(page, 0), GRAPH_PAGE_MAX), min(max(cap, 1), GRAPH_CAP_MAX)
     entity = Entity.objects.select_related("unit").get(pk=entity_id)
     _read(actor, entity, {"view": "graph", "page": page})
-    roots = _roots(actor)
+    roots = read_roots(actor)
     qs = (Relation.objects.filter(Q(subject=entity) | Q(object=entity))
           .select_related("subject__unit", "object__unit").order_by("kind", "pk"))
     rows = list(qs[page * cap: page * cap + cap + 1])
@@ -367,19 +374,22 @@ def entity_neighbours(actor: User, entity_id: int, *, page: int = 0, cap: int = 
     total = qs.count() if has_more or page else len(rows)
     labels = dict(RelationKind.choices)
 
-    def node(e: Entity, centre: bool = False) -> dict[str, Any]:
-        visible = centre or _within(e.unit, roots)
-        return {"id": str(e.pk), "name": (e.display_name or str(e.pk)) if visible else str(_("辖区外")),
-                "kind": e.kind, "category": e.kind, "visible": visible, "centre": centre}
+    def node(e: Entity, rel: Relation | None = None) -> dict[str, Any]:
+        if rel is None or within(e.unit, roots):
+            return {"id": str(e.pk), "name": e.display_name or str(e.pk), "kind": e.kind, "category": e.kind,
+                    "visible": True, "centre": rel is None}
+        return {"id": f"x{rel.pk}", "name": str(_("辖区外")), "kind": e.kind, "category": e.kind, "visible": False,
+                "centre": False}
 
-    nodes: dict[int, dict[str, Any]] = {entity.pk: node(entity, True)}
-    links: dict[tuple[int, int], dict[str, Any]] = {}
+    centre = str(entity.pk)
+    nodes: dict[int, dict[str, Any]] = {entity.pk: node(entity)}
+    links: dict[tuple[str, str], dict[str, Any]] = {}
     for rel in rows:
-        other = rel.object if rel.subject_id == entity.pk else rel.subject
-        nodes.setdefault(other.pk, node(other))
-        key = (rel.subject_id, rel.object_id)
-        link = links.setdefault(key, {"source": str(rel.subject_id), "target": str(rel.object_id), "kinds": [],
-                                      "label": ""})
+        outgoing = rel.subject_id == entity.pk
+        other = rel.object if outgoing else rel.subject
+        other_id = nodes.setdefault(other.pk, node(other, rel))["id"]
+        key = (centre, other_id) if outgoing else (other_id, centre)
+        link = links.setdefault(key, {"source": key[0], "target": key[1], "kinds": [], "label": ""})
         if rel.kind not in link["kinds"]:
             link["kinds"].append(rel.kind)
             link["label"] = "、".join(str(labels.get(k, k)) for k in link["kinds"])
