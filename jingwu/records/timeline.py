@@ -87,7 +87,7 @@ def received(actor: User, entity_ids: Sequence[int], limit: int) -> list[Event]:
     events = []
     for m in rows:
         r = m.record
-        summary = _("%(source)s 记录 %(key)s") % {"source": r.source.name, "key": r.source_key}
+        summary = _("%(source)s记录 %(key)s") % {"source": r.source.name, "key": r.source_key}
         if r.pk in firsts:
             summary += _("；首次见于此来源（共 %(n)s 条）") % {"n": firsts[r.pk]}
         if r.superseded_by_id is not None:
@@ -244,7 +244,7 @@ def _links(entity_ids: Sequence[int], limit: int) -> list[Event]:
         else:
             source = _("人工复核")
         events.append(Event(m.linked_at, "records.linkage", _("关联记录"),
-                            _("%(source)s 记录 %(key)s：%(how)s") % {"source": m.record.source.name,
+                            _("%(source)s记录 %(key)s：%(how)s") % {"source": m.record.source.name,
                                                                  "key": m.record.source_key, "how": how},
                             f"{_profile(entity_ids[0])}#record-{m.record_id}", source))
     return events

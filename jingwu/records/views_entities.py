@@ -103,7 +103,6 @@ def _graph_text() -> dict[str, object]:
         "error": _("关系图加载失败（{status}）。"),
         "expand": _("展开关系"),
         "more": _("加载更多"),
-        "open": _("打开"),
         "count": _("{shown} / {total} 条关系"),
         "restricted": _("辖区外，不可展开"),
         "centre": _("本实体"),

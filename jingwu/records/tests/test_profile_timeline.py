@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from jingwu.core import timeline
@@ -69,33 +70,33 @@ def test_the_timeline_of_a_person_newest_first_with_provenance(province: tuple[P
     assert Entity.objects.get(pk=e1).created_at == _linked_at(r("HK1"))
     by_full, by_incremental = f"关联运行 #{full.pk}（全量）", f"关联运行 #{incremental.pk}（增量）"
     assert _rows(data["timeline"]) == [
-        (_local(_linked_at(hk1.pk)), False, "records.linkage", "关联记录", "户籍 记录 HK1：身份证号一致",
+        (_local(_linked_at(hk1.pk)), False, "records.linkage", "关联记录", "户籍记录 HK1：身份证号一致",
          f"{page}#record-{hk1.pk}", by_incremental),
         # One run linked four records at one moment: newest record first, then the entity's creation.
-        (first_run, False, "records.linkage", "关联记录", "车管 记录 VH1：身份证号一致", f"{page}#record-{r('VH1')}",
+        (first_run, False, "records.linkage", "关联记录", "车管记录 VH1：身份证号一致", f"{page}#record-{r('VH1')}",
          by_full),
-        (first_run, False, "records.linkage", "关联记录", "旅馆业 记录 HT1：身份证号一致", f"{page}#record-{r('HT1')}",
+        (first_run, False, "records.linkage", "关联记录", "旅馆业记录 HT1：身份证号一致", f"{page}#record-{r('HT1')}",
          by_full),
-        (first_run, False, "records.linkage", "关联记录", "电信实名 记录 TEL1：概率模型 1.000",
+        (first_run, False, "records.linkage", "关联记录", "电信实名记录 TEL1：概率模型 1.000",
          f"{page}#record-{r('TEL1')}", by_full),
-        (first_run, False, "records.linkage", "关联记录", "户籍 记录 HK1：身份证号一致", f"{page}#record-{r('HK1')}",
+        (first_run, False, "records.linkage", "关联记录", "户籍记录 HK1：身份证号一致", f"{page}#record-{r('HK1')}",
          by_full),
         (first_run, False, "records.linkage", "建立实体", f"实体 #{e1} 建立", "", ""),
-        (_at(2026, 1, 5, 16), False, "records.received", "接收记录", "户籍 记录 HK1",
+        (_at(2026, 1, 5, 16), False, "records.received", "接收记录", "户籍记录 HK1",
          f"{page}#record-{hk1.pk}", f"户籍 #{hk1.pk}"),
         (_at(2025, 11, 27, 10, 15), False, "records.received", "接收记录",
-         "旅馆业 记录 HT1；首次见于此来源（共 1 条）", f"{page}#record-{r('HT1')}", f"旅馆业 #{r('HT1')}"),
+         "旅馆业记录 HT1；首次见于此来源（共 1 条）", f"{page}#record-{r('HT1')}", f"旅馆业 #{r('HT1')}"),
         # The check-in and check-out the hotel record gives are the stay's start and end.
         (_at(2025, 11, 26), True, "records.relations", "住宿结束", "→ 泉城宾馆（301）", f"/records/entities/{hotel}/",
          f"旅馆业 #{r('HT1')}"),
         (_at(2025, 11, 24), True, "records.relations", "住宿开始", "→ 泉城宾馆（301）", f"/records/entities/{hotel}/",
          f"旅馆业 #{r('HT1')}"),
         (_at(2025, 3, 1, 8), False, "records.received", "接收记录",
-         "车管 记录 VH1；首次见于此来源（共 1 条）", f"{page}#record-{r('VH1')}", f"车管 #{r('VH1')}"),
+         "车管记录 VH1；首次见于此来源（共 1 条）", f"{page}#record-{r('VH1')}", f"车管 #{r('VH1')}"),
         (_at(2025, 2, 4, 0, 30), False, "records.received", "接收记录",
-         "电信实名 记录 TEL1；首次见于此来源（共 1 条）", f"{page}#record-{r('TEL1')}", f"电信实名 #{r('TEL1')}"),
+         "电信实名记录 TEL1；首次见于此来源（共 1 条）", f"{page}#record-{r('TEL1')}", f"电信实名 #{r('TEL1')}"),
         (_at(2024, 6, 1, 10), False, "records.received", "接收记录",
-         f"户籍 记录 HK1；首次见于此来源（共 2 条）；已被新版本 #{hk1.pk} 取代", f"{page}#record-{r('HK1')}",
+         f"户籍记录 HK1；首次见于此来源（共 2 条）；已被新版本 #{hk1.pk} 取代", f"{page}#record-{r('HK1')}",
          f"户籍 #{r('HK1')}"),
         (_at(2016, 5, 20), True, "records.relations", "拥有车辆开始", "→ 鲁A12345", f"/records/entities/{vehicle}/",
          f"车管 #{r('VH1')}"),
@@ -256,7 +257,7 @@ def test_another_module_plugs_in_and_the_page_shows_more(province: tuple[Provinc
     fragment = c.get(more, HTTP_HX_REQUEST="true").content.decode()
     items = re.findall(summary, fragment)
     assert items[:10] == [f"事件 {i}" for i in range(20, 30)]
-    assert len(items) == 20 and items[10] == "户籍 记录 HK1：身份证号一致"
+    assert len(items) == 20 and items[10] == "户籍记录 HK1：身份证号一致"
     after = f'/records/entities/{e1}/timeline?offset=40'
     assert f'<p id="timeline-more" hx-swap-oob="true"><a href="{after}" hx-get="{after}"' in fragment
     assert "<html" not in fragment
@@ -306,9 +307,9 @@ def test_judgements_merges_and_splits_are_history() -> None:
     merged_at = Entity.objects.get(pk=merged_away).updated_at
     assert merged_at > at
     pair = sorted((a.pk, b.pk))
-    links = [f"{m.record.source.name} 记录 {m.record.source_key}：人工确认" for m in EntityRecord.objects.filter(
+    links = [f"{m.record.source.name}记录 {m.record.source_key}：人工确认" for m in EntityRecord.objects.filter(
         entity_id=survivor).select_related("record__source").order_by("-pk")]
-    assert sorted(links) == ["户籍 记录 HK8：人工确认", "电信实名 记录 TEL9：人工确认"]
+    assert sorted(links) == ["户籍记录 HK8：人工确认", "电信实名记录 TEL9：人工确认"]
     assert history == [
         (merged_at, "合并实体", f"实体 #{merged_away} 并入本实体", ""),
         (at, "复核结论", f"记录 #{pair[0]} 与 #{pair[1]}：确认同一人（说明：父子共用号码）", "复核人 zhao"),
@@ -327,9 +328,23 @@ def test_judgements_merges_and_splits_are_history() -> None:
     events = entities.entity_timeline(steward, new.pk, limit=100).events
     # The judgements come first, then the new entity, then the record moved into it.
     assert [(e.label, e.summary, e.source) for e in events if e.kind == "records.linkage"] == [
-        ("关联记录", "旅馆业 记录 HT1：单独成实体", "人工复核"),
+        ("关联记录", "旅馆业记录 HT1：单独成实体", "人工复核"),
         ("建立实体", f"实体 #{new.pk} 建立", ""),
         ("拆分实体", "3 对记录：确认非同一人（说明：住宿登记不是本人）", "复核人 zhao"),
     ]
     assert [(e.label, e.summary) for e in events if e.kind == "records.relations"] == [
         ("住宿结束", "→ 泉城宾馆（301）"), ("住宿开始", "→ 泉城宾馆（301）")]
+
+
+def test_the_timeline_speaks_english_when_chosen(province: tuple[Province, SourceRecord]) -> None:
+    p, _hk1 = province
+    c = _client(reader("wang", "officer", p.tree.station_a1a))
+    c.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = c.get(f"/records/entities/{entity_of('HK1')}/").content.decode()
+    assert '<h2 id="timeline-title">Timeline</h2>' in html
+    labels = re.findall(r'<span class="badge event-label">([^<]+)</span>', html)
+    assert labels == ["Record linked"] * 5 + ["Entity created"] + ["Record received"] * 2 + [
+        "Ended: stayed at", "Began: stayed at", "Record received", "Record received", "Record received",
+        "Began: owns vehicle", "Began: uses phone", "Born"]
+    # Source systems' names are data, not translated.
+    assert "户籍 record HK1; first seen in this source (2 records in all); replaced by the newer version" in html
