@@ -164,7 +164,8 @@ def relations(actor: User, entity_ids: Sequence[int], limit: int) -> list[Event]
             visible = within(other.unit, roots)
             name = (other.display_name or f"#{other.pk}") if visible else _("辖区外")
             summary = f"{'→' if outgoing else '←'} {name}"
-            extra = [str(v) for k, v in rel.details.items() if k in ("hotel", "room") and v and str(v) != name]
+            extra = [str(rel.details[k]) for k in ("hotel", "room")  # in this order: jsonb keeps none
+                     if rel.details.get(k) and str(rel.details[k]) != name]
             if extra:
                 summary += f"（{' · '.join(extra)}）"
             label = (_STARTED if begins else _ENDED) % {"relation": labels.get(rel.kind, rel.kind)}
