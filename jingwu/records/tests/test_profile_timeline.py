@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import translation
 
 from jingwu.core import timeline
 from jingwu.core.models import AuditEntry, User
@@ -340,7 +341,8 @@ def test_the_timeline_speaks_english_when_chosen(province: tuple[Province, Sourc
     p, _hk1 = province
     c = _client(reader("wang", "officer", p.tree.station_a1a))
     c.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    html = c.get(f"/records/entities/{entity_of('HK1')}/").content.decode()
+    with translation.override(settings.LANGUAGE_CODE):  # the request leaves English active: put Chinese back
+        html = c.get(f"/records/entities/{entity_of('HK1')}/").content.decode()
     assert '<h2 id="timeline-title">Timeline</h2>' in html
     labels = re.findall(r'<span class="badge event-label">([^<]+)</span>', html)
     assert labels == ["Record linked"] * 5 + ["Entity created"] + ["Record received"] * 2 + [
