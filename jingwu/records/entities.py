@@ -11,6 +11,7 @@ masked (``3701**********1234``) unless the actor's role needs them in full.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -43,6 +44,7 @@ __all__ = [
     "entity_neighbours",
     "entity_resolve",
     "entity_timeline",
+    "key_shown",
     "mask_id_number",
     "review_items",
     "review_queue",
@@ -82,6 +84,16 @@ def mask_id_number(value: str) -> str:
     if len(value) <= 8:
         return "*" * len(value)
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+# An 18- or 15-character resident ID standing alone in text.
+_ID_SHAPED: Final = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[0-9Xx]|\d{15})(?![0-9A-Za-z])")
+
+
+def key_shown(source_key: str, masked: bool) -> str:
+    """A source record's key as shown: a source keyed by ID number (the default for person
+    files without an ``id`` column) would otherwise show it in full."""
+    return _ID_SHAPED.sub(lambda m: mask_id_number(m.group()), source_key) if masked else source_key
 
 
 def _shown(name: str, value: str, masked: bool) -> str:
@@ -287,14 +299,16 @@ def entity_get(actor: User, entity_id: int, *, with_timeline: bool = True) -> En
         r = m.record
         f = facts[r.pk] = _facts(r)
         records.append(RecordRow(
-            id=r.pk, source=r.source.key, source_name=r.source.name, source_key=r.source_key, kind=r.kind,
+            id=r.pk, source=r.source.key, source_name=r.source.name, source_key=key_shown(r.source_key, masked),
+            kind=r.kind,
             received_at=r.received_at, unit_name=r.unit.name if r.unit else "", method=m.method,
             method_label=str(methods.get(m.method, m.method)), probability=m.probability, linked_at=m.linked_at,
             current=r.superseded_by_id is None, replaced_by=r.superseded_by_id,
             fields=_record_fields(f, masked), payload=None if masked else r.payload))
     for r in older:
         records.append(RecordRow(
-            id=r.pk, source=r.source.key, source_name=r.source.name, source_key=r.source_key, kind=r.kind,
+            id=r.pk, source=r.source.key, source_name=r.source.name, source_key=key_shown(r.source_key, masked),
+            kind=r.kind,
             received_at=r.received_at, unit_name=r.unit.name if r.unit else "", method="", method_label="",
             probability=None, linked_at=r.received_at, current=False, replaced_by=r.superseded_by_id,
             fields=_record_fields(_facts(r), masked), payload=None if masked else r.payload))
@@ -428,6 +442,8 @@ class AlignedRow:
 @dataclass(frozen=True)
 class ReviewItem:
     pair: ReviewPair
+    key_a: str  # the records' source keys, ID numbers masked as the role needs
+    key_b: str
     rows: list[AlignedRow]
     entity_a: int | None
     entity_b: int | None
@@ -476,7 +492,8 @@ def review_items(actor: User, pairs: Sequence[ReviewPair]) -> list[ReviewItem]:
         reason = str(explanation.get("reason", ""))
         levels = {str(COMPARISON_LABELS.get(k, k)): str(LEVEL_LABELS.get(v, v))
                   for k, v in dict(explanation.get("levels", {})).items()}
-        items.append(ReviewItem(p, _aligned(fa, fb, masked), entity_of.get(p.record_a_id),
+        items.append(ReviewItem(p, key_shown(p.record_a.source_key, masked), key_shown(p.record_b.source_key, masked),
+                                _aligned(fa, fb, masked), entity_of.get(p.record_a_id),
                                 entity_of.get(p.record_b_id), reason, str(REASON_LABELS.get(reason, reason)), levels))
     return items
 

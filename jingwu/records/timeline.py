@@ -26,10 +26,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from jingwu.core import access
 from jingwu.core.models import User
 from jingwu.core.timeline import Event, contributor, day
 from jingwu.records.attributes import facts_from_row, role
-from jingwu.records.entities import FIELD_LABELS, read_roots, within
+from jingwu.records.entities import FIELD_LABELS, key_shown, read_roots, within
 from jingwu.records.models import (
     Entity,
     EntityRecord,
@@ -83,11 +84,13 @@ def received(actor: User, entity_ids: Sequence[int], limit: int) -> list[Event]:
                        .order_by("record__received_at", "record_id").values("record_id")[:1])
     firsts = {row["first"]: row["n"] for row in members.values("record__source_id")
               .annotate(n=Count("pk"), first=Subquery(first_of_source)).order_by()}
-    rows = members.select_related("record__source").order_by("-record__received_at", "-record_id")[:limit]
+    rows = (members.select_related("record__source", "record__unit")
+            .order_by("-record__received_at", "-record_id")[:limit])
     events = []
     for m in rows:
         r = m.record
-        summary = _("%(source)s记录 %(key)s") % {"source": r.source.name, "key": r.source_key}
+        key = key_shown(r.source_key, access.masks_id_numbers(actor, r.unit))
+        summary = _("%(source)s记录 %(key)s") % {"source": r.source.name, "key": key}
         if r.pk in firsts:
             summary += _("；首次见于此来源（共 %(n)s 条）") % {"n": firsts[r.pk]}
         if r.superseded_by_id is not None:
@@ -182,7 +185,7 @@ def relations(actor: User, entity_ids: Sequence[int], limit: int) -> list[Event]
 def linkage(actor: User, entity_ids: Sequence[int], limit: int) -> list[Event]:
     live = entity_ids[0]
     # Equal times keep this order, newest first: judgements, links, merges, creations.
-    events = _judgements(entity_ids, limit) + _links(entity_ids, limit)
+    events = _judgements(entity_ids, limit) + _links(actor, entity_ids, limit)
     created = []
     for pk, created_at, updated_at, merged_into in (Entity.objects.filter(pk__in=entity_ids).order_by("pk")
                                                     .values_list("pk", "created_at", "updated_at", "merged_into_id")):
@@ -224,11 +227,12 @@ def _judgements(entity_ids: Sequence[int], limit: int) -> list[Event]:
     return events
 
 
-def _links(entity_ids: Sequence[int], limit: int) -> list[Event]:
+def _links(actor: User, entity_ids: Sequence[int], limit: int) -> list[Event]:
     """Records joining the entity: how, and by which link run (else by an analyst)."""
     run_of = (LinkRun.objects.filter(started_at__lte=OuterRef("linked_at")).order_by("-started_at", "-pk")
               .values("pk")[:1])
-    memberships = list(EntityRecord.objects.filter(entity_id__in=entity_ids).select_related("record__source")
+    memberships = list(EntityRecord.objects.filter(entity_id__in=entity_ids)
+                       .select_related("record__source", "record__unit")
                        .annotate(run=Subquery(run_of)).order_by("-linked_at", "-pk")[:limit])
     runs = LinkRun.objects.in_bulk({m.run for m in memberships if m.run is not None})
     methods = dict(EntityRecord.Method.choices)
@@ -245,7 +249,8 @@ def _links(entity_ids: Sequence[int], limit: int) -> list[Event]:
         else:
             source = _("人工复核")
         events.append(Event(m.linked_at, "records.linkage", _("关联记录"),
-                            _("%(source)s记录 %(key)s：%(how)s") % {"source": m.record.source.name,
-                                                                 "key": m.record.source_key, "how": how},
+                            _("%(source)s记录 %(key)s：%(how)s") % {
+                                "source": m.record.source.name, "how": how,
+                                "key": key_shown(m.record.source_key, access.masks_id_numbers(actor, m.record.unit))},
                             f"{_profile(entity_ids[0])}#record-{m.record_id}", source))
     return events

@@ -18,9 +18,10 @@ from django.utils import translation
 from jingwu.core import timeline
 from jingwu.core.models import AuditEntry, User
 from jingwu.records import entities, review
+from jingwu.records.entities import mask_id_number
 from jingwu.records.models import Entity, EntityRecord, LinkRun, Relation, SourceRecord
 from jingwu.records.tests.profile_support import HK1_V2_RECEIVED, PURPOSE, RECEIVED, profile_province, reader
-from jingwu.records.tests.test_linking_fixture import UNCERTAIN, Province, entity_of, linked_province
+from jingwu.records.tests.test_linking_fixture import ID1, UNCERTAIN, Province, entity_of, linked_province
 
 pytestmark = pytest.mark.django_db
 
@@ -350,3 +351,26 @@ def test_the_timeline_speaks_english_when_chosen(province: tuple[Province, Sourc
         "Began: owns vehicle", "Began: uses phone", "Born"]
     # Source systems' names are data, not translated.
     assert "户籍 record HK1; first seen in this source (2 records in all); replaced by the newer version" in html
+
+
+def test_a_source_key_that_is_an_id_number_is_masked_unless_the_role_needs_it(
+        province: tuple[Province, SourceRecord]) -> None:
+    p, hk1 = province
+    e1 = entity_of("HK1")
+    # A household file without an "id" column is keyed by the ID number (records/mapping.py).
+    SourceRecord.objects.filter(pk=hk1.pk).update(source_key=ID1)
+    SourceRecord.objects.filter(pk=p.rid("HK1")).update(source_key=f"{ID1}|v1")
+    masked = mask_id_number(ID1)
+    officer = _client(reader("wang", "officer", p.tree.station_a1a))
+    html = officer.get(f"/records/entities/{e1}/").content.decode()
+    data = officer.get(f"/api/records/entities/{e1}").json()
+    for text in (html, json.dumps(data, ensure_ascii=False)):
+        assert ID1 not in text
+    assert f"户籍记录 {masked}；首次见于此来源" not in html  # the older version is the first
+    assert f"户籍记录 {masked}|v1；首次见于此来源（共 2 条）" in html
+    assert {r["source_key"] for r in data["records"] if r["source"] == "hukou"} == {masked, f"{masked}|v1"}
+    assert [e["summary"] for e in data["timeline"][:1]] == [f"户籍记录 {masked}：身份证号一致"]
+    steward = _client(reader("zhao", "data_steward", p.tree.county_a1))
+    data = steward.get(f"/api/records/entities/{e1}").json()
+    assert [e["summary"] for e in data["timeline"][:1]] == [f"户籍记录 {ID1}：身份证号一致"]
+    assert {r["source_key"] for r in data["records"] if r["source"] == "hukou"} == {ID1, f"{ID1}|v1"}
