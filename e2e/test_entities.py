@@ -4,13 +4,14 @@ the keyboard, and a data steward judges a pair."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from jingwu.core import services
+from jingwu.core import services, timeline
 from jingwu.core.tests.factories import make_user
 from jingwu.records.models import ReviewPair
 from jingwu.records.tests.test_linking_fixture import UNCERTAIN, entity_of, linked_province
@@ -106,6 +107,35 @@ def test_an_officer_reads_a_profile_and_its_graph(phone: Any, transactional_db: 
     phone.locator("section[aria-labelledby='graph-title']").screenshot(path="/tmp/e2e-entity-graph.png")
     phone.locator("#timeline").screenshot(path="/tmp/e2e-entity-timeline.png")
     phone.screenshot(path="/tmp/e2e-entity.png", full_page=True)
+
+
+def test_older_events_load_below_the_timeline(phone: Any, transactional_db: Any) -> None:
+    p = linked_province()
+    officer = make_user("demo_officer", [("officer", p.tree.station_a1a)], password=PASSWORD)
+    services.purpose_set(actor=officer, text="核查盗窃案嫌疑人")
+    base = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+
+    def hourly(actor: Any, entity_ids: Any, limit: int) -> list[timeline.Event]:  # another module's events
+        return [timeline.Event(base - dt.timedelta(hours=i), "cases.e2e", "测试事件", f"事件 {i}")
+                for i in range(min(limit, 30))]
+
+    timeline.register("cases.e2e", hourly)
+    try:
+        sign_in(phone, "demo_officer")
+        phone.goto(f"/records/entities/{entity_of('HK1')}/")
+        events = phone.locator("#timeline-events li")
+        expect(events).to_have_count(20)
+        assert events.first.locator("time").inner_text() == "2030-01-01 08:00"  # midnight UTC, Beijing time
+        phone.get_by_role("button", name="更早的事件").click()
+        expect(events).to_have_count(40)
+        assert events.nth(20).locator(".event-summary").inner_text() == "事件 20"
+        phone.get_by_role("button", name="更早的事件").click()
+        expect(events).to_have_count(44)
+        assert events.last.locator(".event-label").inner_text() == "出生"
+        expect(phone.get_by_role("button", name="更早的事件")).to_have_count(0)
+        assert phone.console_errors == []
+    finally:
+        timeline.unregister("cases.e2e")
 
 
 def test_a_data_steward_confirms_a_pair_from_the_queue(phone: Any, transactional_db: Any) -> None:
