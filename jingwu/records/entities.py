@@ -1,10 +1,12 @@
-"""Reads of entities: the profile, its graph neighbourhood and the review queue.
+"""Reads of entities: the profile (with the first page of its timeline, see
+jingwu.core.timeline and records/timeline.py), further timeline pages, its graph
+neighbourhood and the review queue.
 
 Every read of an entity goes through :func:`jingwu.core.purpose.person_read`: the actor
 must hold ``person.read`` over the entity's unit, a purpose must be stated, and the read
 is audited with it.  That holds for phones, vehicles, accounts, organisations and places
 too, not only people: their pages name the people they are linked to.  Entities linked
-to one outside the actor's jurisdiction are shown without their name.  ID numbers are
+to it outside the actor's jurisdiction are shown with neither their name nor their id.  ID numbers are
 masked (``3701**********1234``) unless the actor's role needs them in full.
 """
 

@@ -102,8 +102,10 @@ def received(actor: User, entity_ids: Sequence[int], limit: int) -> list[Event]:
 
 @contributor("records.dates")
 def dates(actor: User, entity_ids: Sequence[int], limit: int) -> list[Event]:
-    memberships = list(EntityRecord.objects.filter(entity_id__in=entity_ids).select_related("record__source")
-                       .order_by("-record__received_at", "-record_id")[:DATE_RECORDS])
+    dated_kinds = [kind for kind, names in _DATE_FIELDS.items() if names]  # a hotel's place reads nothing
+    memberships = list(EntityRecord.objects.filter(entity_id__in=entity_ids, kind__in=dated_kinds)
+                       .select_related("record__source").order_by("-record__received_at", "-record_id")
+                       [:DATE_RECORDS])
     if not memberships:
         return []
     ids = [m.record_id for m in memberships]
