@@ -1,6 +1,6 @@
-"""The entities API: an entity's profile and its graph neighbourhood (the same selectors
-as the pages: purpose-audited, scoped, ID numbers masked by role) and analysts'
-judgements on pairs of records."""
+"""The entities API: an entity's profile, its timeline and its graph neighbourhood (the
+same selectors as the pages: purpose-audited, scoped, ID numbers masked by role) and
+analysts' judgements on pairs of records."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from jingwu.core.models import User
+from jingwu.core.timeline import Event as TimelineEvent
 from jingwu.records import entities, review
 from jingwu.records.models import SourceRecord
 
@@ -70,10 +71,11 @@ class RelationOut(Schema):
     kind: str
     label: str
     direction: Literal["out", "in"]
-    other_id: int
+    other_id: int | None = Field(description="Null when the other entity is outside your jurisdiction")
     other_kind: str
     other_name: str
-    other_visible: bool = Field(description="False: the other entity is outside your jurisdiction, name withheld")
+    other_visible: bool = Field(description="False: the other entity is outside your jurisdiction, name and id "
+                                            "withheld")
     record_id: int
     source_name: str
     valid_from: dt.date | None
@@ -81,12 +83,27 @@ class RelationOut(Schema):
     details: dict[str, Any]
 
 
-class HistoryOut(Schema):
-    at: dt.datetime
-    what: str
-    text: str
-    record_id: int | None
-    other_entity: int | None
+class TimelineEventOut(Schema):
+    at: dt.datetime = Field(description="When, in Asia/Shanghai; midnight when only the date is known")
+    all_day: bool = Field(description="Only the date is known")
+    kind: str = Field(description="<app>.<what>: records.received, records.dates, records.relations, "
+                                  "records.linkage, and what later modules add")
+    label: str
+    summary: str
+    link: str = Field(description="A portal page about the event; empty when none may be shown")
+    source: str = Field(description="Where the event comes from: source system and record, link run, analyst")
+
+    @staticmethod
+    def resolve_at(obj: TimelineEvent) -> dt.datetime:
+        return obj.local
+
+
+class TimelineOut(Schema):
+    events: list[TimelineEventOut]
+    offset: int
+    limit: int
+    has_more: bool
+    next_offset: int
 
 
 class EntityOut(Schema):
@@ -102,8 +119,17 @@ class EntityOut(Schema):
     records_total: int = Field(description="Records of the entity; at most 200, the most recent, are listed")
     relations: list[RelationOut]
     relations_total: int
-    history: list[HistoryOut]
+    timeline: list[TimelineEventOut] = Field(description="The newest events; more from /timeline?offset=")
+    timeline_has_more: bool
     updated_at: dt.datetime
+
+    @staticmethod
+    def resolve_timeline(obj: entities.EntityProfile) -> list[TimelineEvent]:
+        return obj.timeline.events if obj.timeline is not None else []
+
+    @staticmethod
+    def resolve_timeline_has_more(obj: entities.EntityProfile) -> bool:
+        return obj.timeline is not None and obj.timeline.has_more
 
 
 class GraphNodeOut(Schema):
@@ -169,6 +195,16 @@ def entity_detail(request: HttpRequest, entity_id: int) -> Any:
     if live is None:
         return _not_found("entity", entity_id)
     return Status(200, entities.entity_get(_actor(request), live))
+
+
+@router.get("/entities/{entity_id}/timeline", response={200: TimelineOut, 404: ErrorOut, 403: ErrorOut},
+            url_name="entity_timeline", summary="A page of an entity's timeline, newest first (audited)")
+def entity_timeline(request: HttpRequest, entity_id: int, offset: int = 0,
+                    limit: int = entities.TIMELINE_PAGE) -> Any:
+    live = entities.entity_resolve(entity_id)
+    if live is None:
+        return _not_found("entity", entity_id)
+    return Status(200, entities.entity_timeline(_actor(request), live, offset=offset, limit=limit))
 
 
 @router.get("/entities/{entity_id}/graph", response={200: GraphOut, 404: ErrorOut, 403: ErrorOut},

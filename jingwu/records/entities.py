@@ -1,16 +1,19 @@
-"""Reads of entities: the profile, its graph neighbourhood and the review queue.
+"""Reads of entities: the profile (with the first page of its timeline, see
+jingwu.core.timeline and records/timeline.py), further timeline pages, its graph
+neighbourhood and the review queue.
 
 Every read of an entity goes through :func:`jingwu.core.purpose.person_read`: the actor
 must hold ``person.read`` over the entity's unit, a purpose must be stated, and the read
 is audited with it.  That holds for phones, vehicles, accounts, organisations and places
 too, not only people: their pages name the people they are linked to.  Entities linked
-to one outside the actor's jurisdiction are shown without their name.  ID numbers are
+to it outside the actor's jurisdiction are shown with neither their name nor their id.  ID numbers are
 masked (``3701**********1234``) unless the actor's role needs them in full.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -18,7 +21,7 @@ from typing import Any, Final
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from jingwu.core import access, purpose
+from jingwu.core import access, purpose, timeline
 from jingwu.core.models import Unit, User
 from jingwu.records.attributes import ENTITY_FIELDS, ID_NUMBER_FIELDS, Facts, facts_from_row, role
 from jingwu.records.models import (
@@ -35,12 +38,15 @@ from jingwu.records.models import (
 
 __all__ = [
     "FIELD_LABELS",
+    "TIMELINE_PAGE",
     "EntityProfile",
     "Graph",
     "ReviewItem",
     "entity_get",
     "entity_neighbours",
     "entity_resolve",
+    "entity_timeline",
+    "key_shown",
     "mask_id_number",
     "review_items",
     "review_queue",
@@ -52,6 +58,9 @@ RELATIONS_SHOWN: Final = 200  # per direction on the profile; the graph pages th
 RECORDS_SHOWN: Final = 200
 GRAPH_CAP_MAX: Final = 200
 GRAPH_PAGE_MAX: Final = 1_000_000  # keeps OFFSET within what every database takes
+TIMELINE_PAGE: Final = 20
+ALIASES_MAX: Final = 1_000  # ids merged into an entity that its timeline asks other modules about
+MERGE_DEPTH: Final = 4  # merged into an entity that was merged in turn …
 
 FIELD_LABELS: Final[dict[str, Any]] = {
     "name": _("名称/姓名"), "former_name": _("曾用名"), "id_number": _("身份证号"), "birth_date": _("出生日期"),
@@ -79,6 +88,16 @@ def mask_id_number(value: str) -> str:
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
 
 
+# An 18- or 15-character resident ID standing alone in text.
+_ID_SHAPED: Final = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[0-9Xx]|\d{15})(?![0-9A-Za-z])")
+
+
+def key_shown(source_key: str, masked: bool) -> str:
+    """A source record's key as shown: a source keyed by ID number (the default for person
+    files without an ``id`` column) would otherwise show it in full."""
+    return _ID_SHAPED.sub(lambda m: mask_id_number(m.group()), source_key) if masked else source_key
+
+
 def _shown(name: str, value: str, masked: bool) -> str:
     if name in ID_NUMBER_FIELDS and masked:
         return mask_id_number(value)
@@ -92,19 +111,21 @@ def _shown(name: str, value: str, masked: bool) -> str:
 # --------------------------------------------------------------------------- access
 
 
-def _roots(actor: User) -> list[str]:
+def read_roots(actor: User) -> list[str]:
+    """Unit paths under which the actor may read people's data."""
     return access.jurisdictions(actor, access.Action.PERSON_READ)
 
 
-def _within(unit: Unit | None, roots: Sequence[str]) -> bool:
-    """An entity without a unit belongs to no county: only a province-wide role sees it."""
+def within(unit: Unit | None, roots: Sequence[str]) -> bool:
+    """Whether an entity of ``unit`` lies in the jurisdiction ``roots``.  An entity without
+    a unit belongs to no county: only a province-wide role sees it."""
     if unit is None:
         return any(root.count("/") == 1 for root in roots)
     return any(unit.path.startswith(root) for root in roots)
 
 
 def _read(actor: User, entity: Entity, details: dict[str, Any]) -> None:
-    if entity.unit is None and not _within(None, _roots(actor)):
+    if entity.unit is None and not within(None, read_roots(actor)):
         access.deny(actor, access.Action.PERSON_READ, None, object_type="entity", object_id=entity.pk)
     purpose.person_read(actor, object_type="entity", object_id=entity.pk, unit=entity.unit,
                         details={"kind": entity.kind, **details})
@@ -184,7 +205,7 @@ class RelationRow:
     kind: str
     label: str
     direction: str  # "out": this entity is the subject; "in": the object
-    other_id: int
+    other_id: int | None  # None when the other entity is outside the actor's jurisdiction
     other_kind: str
     other_name: str
     other_visible: bool
@@ -193,15 +214,6 @@ class RelationRow:
     valid_from: dt.date | None
     valid_to: dt.date | None
     details: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class HistoryRow:
-    at: dt.datetime
-    what: str  # "membership", "merged", "judgement"
-    text: str
-    record_id: int | None = None
-    other_entity: int | None = None
 
 
 @dataclass
@@ -218,7 +230,7 @@ class EntityProfile:
     records_total: int  # memberships of the entity's kind, current and replaced
     relations: list[RelationRow]
     relations_total: int
-    history: list[HistoryRow]
+    timeline: timeline.Page | None  # None when not asked for
     updated_at: dt.datetime
     purpose: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -240,10 +252,10 @@ def _relation_rows(relations: QuerySet[Relation], direction: str, roots: Sequenc
     labels = dict(RelationKind.choices)
     for rel in relations:
         other = rel.object if direction == "out" else rel.subject
-        visible = _within(other.unit, roots)
+        visible = within(other.unit, roots)
         rows.append(RelationRow(
             id=rel.pk, kind=rel.kind, label=str(labels.get(rel.kind, rel.kind)), direction=direction,
-            other_id=other.pk, other_kind=other.kind,
+            other_id=other.pk if visible else None, other_kind=other.kind,
             other_name=(other.display_name or str(other.pk)) if visible else str(_("辖区外")),
             other_visible=visible, record_id=rel.record_id, source_name=rel.record.source.name,
             valid_from=rel.valid_from, valid_to=rel.valid_to,
@@ -251,14 +263,26 @@ def _relation_rows(relations: QuerySet[Relation], direction: str, roots: Sequenc
     return rows
 
 
-def entity_get(actor: User, entity_id: int) -> EntityProfile:
+def _aliases(entity_id: int) -> list[int]:
+    """The entity's id, then the ids merged into it, also through entities merged in turn
+    (to ``MERGE_DEPTH`` steps, in one query)."""
+    chain = Q(merged_into_id=entity_id)
+    step = "merged_into"
+    for _depth in range(1, MERGE_DEPTH):
+        step += "__merged_into"
+        chain |= Q(**{step: entity_id})
+    return [entity_id, *Entity.objects.filter(chain).order_by("pk").values_list("pk", flat=True)[:ALIASES_MAX]]
+
+
+def entity_get(actor: User, entity_id: int, *, with_timeline: bool = True) -> EntityProfile:
     """An entity's profile: attributes with their sources and other values, member
-    records (with older versions), relations both ways, and history.  Raises
-    Entity.DoesNotExist, PermissionDenied, or PurposeRequired when no purpose is stated."""
+    records (with older versions), relations both ways, and the first page of its
+    timeline.  One audited read.  Raises Entity.DoesNotExist, PermissionDenied, or
+    PurposeRequired when no purpose is stated."""
     entity = Entity.objects.select_related("unit").get(pk=entity_id)
     _read(actor, entity, {"view": "profile"})
     masked = access.masks_id_numbers(actor, entity.unit)
-    roots = _roots(actor)
+    roots = read_roots(actor)
 
     # A hotel's place may hold thousands of check-ins: the most recent records are shown.
     membership_qs = EntityRecord.objects.filter(entity=entity)
@@ -277,14 +301,16 @@ def entity_get(actor: User, entity_id: int) -> EntityProfile:
         r = m.record
         f = facts[r.pk] = _facts(r)
         records.append(RecordRow(
-            id=r.pk, source=r.source.key, source_name=r.source.name, source_key=r.source_key, kind=r.kind,
+            id=r.pk, source=r.source.key, source_name=r.source.name, source_key=key_shown(r.source_key, masked),
+            kind=r.kind,
             received_at=r.received_at, unit_name=r.unit.name if r.unit else "", method=m.method,
             method_label=str(methods.get(m.method, m.method)), probability=m.probability, linked_at=m.linked_at,
             current=r.superseded_by_id is None, replaced_by=r.superseded_by_id,
             fields=_record_fields(f, masked), payload=None if masked else r.payload))
     for r in older:
         records.append(RecordRow(
-            id=r.pk, source=r.source.key, source_name=r.source.name, source_key=r.source_key, kind=r.kind,
+            id=r.pk, source=r.source.key, source_name=r.source.name, source_key=key_shown(r.source_key, masked),
+            kind=r.kind,
             received_at=r.received_at, unit_name=r.unit.name if r.unit else "", method="", method_label="",
             probability=None, linked_at=r.received_at, current=False, replaced_by=r.superseded_by_id,
             fields=_record_fields(_facts(r), masked), payload=None if masked else r.payload))
@@ -312,18 +338,7 @@ def entity_get(actor: User, entity_id: int) -> EntityProfile:
     if total >= RELATIONS_SHOWN:
         total = out_qs.count() + in_qs.count()
 
-    history = [HistoryRow(m.linked_at, "membership", f"{m.record.source.name} {m.record.source_key}: "
-                          f"{methods.get(m.method, m.method)}", record_id=m.record_id) for m in by_kind]
-    for gone in Entity.objects.filter(merged_into=entity).only("pk", "updated_at"):
-        history.append(HistoryRow(gone.updated_at, "merged", str(_("并入实体")), other_entity=gone.pk))
-    verdicts = dict(Verdict.choices)
-    ids = [r.id for r in records]
-    for j in (LinkJudgement.objects.filter(Q(record_a_id__in=ids) | Q(record_b_id__in=ids))
-              .select_related("analyst").order_by("-at")[:100]):
-        history.append(HistoryRow(j.at, "judgement", f"{j.record_a_id} – {j.record_b_id}: "
-                                  f"{verdicts.get(j.verdict, j.verdict)} ({j.analyst})"
-                                  + (f" {_('已被取代')}" if j.superseded else "")))
-    history.sort(key=lambda h: h.at, reverse=True)
+    events = timeline.events(actor, _aliases(entity.pk), limit=TIMELINE_PAGE) if with_timeline else None
 
     key = entity.key
     if entity.kind == PERSON and key and masked:
@@ -332,7 +347,14 @@ def entity_get(actor: User, entity_id: int) -> EntityProfile:
         id=entity.pk, kind=entity.kind, kind_label=str(EntityKind(entity.kind).label),
         display_name=entity.display_name, key=key, unit_name=entity.unit.name if entity.unit else "",
         masked=masked, attributes=attributes, records=records, records_total=records_total, relations=relations,
-        relations_total=total, history=history, updated_at=entity.updated_at)
+        relations_total=total, timeline=events, updated_at=entity.updated_at)
+
+
+def entity_timeline(actor: User, entity_id: int, *, offset: int = 0, limit: int = TIMELINE_PAGE) -> timeline.Page:
+    """A further page of the entity's timeline: a read of its own, audited with the purpose."""
+    entity = Entity.objects.select_related("unit").get(pk=entity_id)
+    _read(actor, entity, {"view": "timeline", "offset": offset})
+    return timeline.events(actor, _aliases(entity.pk), offset=offset, limit=limit)
 
 
 # --------------------------------------------------------------------------- the graph
@@ -340,7 +362,9 @@ def entity_get(actor: User, entity_id: int) -> EntityProfile:
 
 @dataclass
 class Graph:
-    """One ring around an entity, a page at a time, for ECharts."""
+    """One ring around an entity, a page at a time, for ECharts.  A neighbour outside the
+    actor's jurisdiction is never returned: its place holds an anonymous node ("x" and the
+    relation's id) with no name and no entity id."""
 
     centre: int
     nodes: list[dict[str, Any]]
@@ -358,7 +382,7 @@ def entity_neighbours(actor: User, entity_id: int, *, page: int = 0, cap: int = 
     page, cap = min(max(page, 0), GRAPH_PAGE_MAX), min(max(cap, 1), GRAPH_CAP_MAX)
     entity = Entity.objects.select_related("unit").get(pk=entity_id)
     _read(actor, entity, {"view": "graph", "page": page})
-    roots = _roots(actor)
+    roots = read_roots(actor)
     qs = (Relation.objects.filter(Q(subject=entity) | Q(object=entity))
           .select_related("subject__unit", "object__unit").order_by("kind", "pk"))
     rows = list(qs[page * cap: page * cap + cap + 1])
@@ -367,19 +391,22 @@ def entity_neighbours(actor: User, entity_id: int, *, page: int = 0, cap: int = 
     total = qs.count() if has_more or page else len(rows)
     labels = dict(RelationKind.choices)
 
-    def node(e: Entity, centre: bool = False) -> dict[str, Any]:
-        visible = centre or _within(e.unit, roots)
-        return {"id": str(e.pk), "name": (e.display_name or str(e.pk)) if visible else str(_("辖区外")),
-                "kind": e.kind, "category": e.kind, "visible": visible, "centre": centre}
+    def node(e: Entity, rel: Relation | None = None) -> dict[str, Any]:
+        if rel is None or within(e.unit, roots):
+            return {"id": str(e.pk), "name": e.display_name or str(e.pk), "kind": e.kind, "category": e.kind,
+                    "visible": True, "centre": rel is None}
+        return {"id": f"x{rel.pk}", "name": str(_("辖区外")), "kind": e.kind, "category": e.kind, "visible": False,
+                "centre": False}
 
-    nodes: dict[int, dict[str, Any]] = {entity.pk: node(entity, True)}
-    links: dict[tuple[int, int], dict[str, Any]] = {}
+    centre = str(entity.pk)
+    nodes: dict[int, dict[str, Any]] = {entity.pk: node(entity)}
+    links: dict[tuple[str, str], dict[str, Any]] = {}
     for rel in rows:
-        other = rel.object if rel.subject_id == entity.pk else rel.subject
-        nodes.setdefault(other.pk, node(other))
-        key = (rel.subject_id, rel.object_id)
-        link = links.setdefault(key, {"source": str(rel.subject_id), "target": str(rel.object_id), "kinds": [],
-                                      "label": ""})
+        outgoing = rel.subject_id == entity.pk
+        other = rel.object if outgoing else rel.subject
+        other_id = nodes.setdefault(other.pk, node(other, rel))["id"]
+        key = (centre, other_id) if outgoing else (other_id, centre)
+        link = links.setdefault(key, {"source": key[0], "target": key[1], "kinds": [], "label": ""})
         if rel.kind not in link["kinds"]:
             link["kinds"].append(rel.kind)
             link["label"] = "、".join(str(labels.get(k, k)) for k in link["kinds"])
@@ -417,6 +444,8 @@ class AlignedRow:
 @dataclass(frozen=True)
 class ReviewItem:
     pair: ReviewPair
+    key_a: str  # the records' source keys, ID numbers masked as the role needs
+    key_b: str
     rows: list[AlignedRow]
     entity_a: int | None
     entity_b: int | None
@@ -465,7 +494,8 @@ def review_items(actor: User, pairs: Sequence[ReviewPair]) -> list[ReviewItem]:
         reason = str(explanation.get("reason", ""))
         levels = {str(COMPARISON_LABELS.get(k, k)): str(LEVEL_LABELS.get(v, v))
                   for k, v in dict(explanation.get("levels", {})).items()}
-        items.append(ReviewItem(p, _aligned(fa, fb, masked), entity_of.get(p.record_a_id),
+        items.append(ReviewItem(p, key_shown(p.record_a.source_key, masked), key_shown(p.record_b.source_key, masked),
+                                _aligned(fa, fb, masked), entity_of.get(p.record_a_id),
                                 entity_of.get(p.record_b_id), reason, str(REASON_LABELS.get(reason, reason)), levels))
     return items
 

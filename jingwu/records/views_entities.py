@@ -1,5 +1,5 @@
-"""Pages of entities and linkage review: the entity profile, splitting an entity, and the
-review queue.  Thin: parse, call a selector or a service, render."""
+"""Pages of entities and linkage review: the entity profile with its timeline, splitting
+an entity, and the review queue.  Thin: parse, call a selector or a service, render."""
 
 from __future__ import annotations
 
@@ -32,10 +32,15 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
-def _ask_purpose(request: HttpRequest) -> HttpResponse:
+def _ask_purpose(request: HttpRequest, back: str = "") -> HttpResponse:
     """Reading people's data needs a stated purpose: ask for one, then come back."""
     messages.info(request, _("查看人员和实体信息前，请先说明查询事由。"))
-    return redirect(f"{reverse('core:purpose')}?{urlencode({'next': request.get_full_path()})}")
+    url = f"{reverse('core:purpose')}?{urlencode({'next': back or request.get_full_path()})}"
+    if request.headers.get("HX-Request") == "true":  # a fragment: the whole page goes to the purpose form
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
 
 
 def _live_or_404(pk: int) -> int:
@@ -59,18 +64,48 @@ def entity_profile(request: HttpRequest, pk: int) -> HttpResponse:
         return _ask_purpose(request)
     return render(request, "records/entity.html", {
         **_shell(request), "profile": profile, "purpose": core_selectors.current_purpose(user),
-        "graph_text": _graph_text(),
+        "graph_text": _graph_text(), "timeline": profile.timeline,
         "may_split": profile.kind == "person" and len(entities.split_candidates(profile)) > 1
         and _may_review(user),
     })
+
+
+@portal_view(Action.PERSON_READ)
+@require_GET
+def entity_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+    """A further page of the timeline: the list items and the next "more" button for htmx,
+    or a page of its own without JavaScript."""
+    live = _live_or_404(pk)
+    if live != pk:
+        return redirect("records:entity_timeline", pk=live)
+    try:
+        offset = int(request.GET.get("offset", "0"))
+    except ValueError:
+        return HttpResponseBadRequest(_("无效的偏移量。"))
+    user = _user(request)
+    try:
+        page = entities.entity_timeline(user, pk, offset=offset)
+    except PurposeRequired:
+        return _ask_purpose(request, reverse("records:entity", kwargs={"pk": pk}))
+    context = {"timeline": page, "entity_id": pk}
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "records/_timeline_page.html", context)
+    return render(request, "records/entity_timeline.html", {
+        **_shell(request), **context, "purpose": core_selectors.current_purpose(user)})
 
 
 def _graph_text() -> dict[str, object]:
     """What graph.js says, translated here (a static file cannot use gettext)."""
     return {
         "kinds": {kind: str(label) for kind, label in EntityKind.choices},
-        "status": _("已显示 {shown} / {total} 条关系。单击节点展开它的关系，双击打开它的页面。"),
+        "status": _("已显示 {shown} / {total} 条关系。单击节点或在下方列表中选择“展开”，逐层加载它的关系。"),
+        "expanded": _("已展开 {name}：显示 {shown} / {total} 条关系，新增 {added} 个节点。"),
         "error": _("关系图加载失败（{status}）。"),
+        "expand": _("展开关系"),
+        "more": _("加载更多"),
+        "count": _("{shown} / {total} 条关系"),
+        "restricted": _("辖区外，不可展开"),
+        "centre": _("本实体"),
     }
 
 
@@ -86,7 +121,7 @@ def entity_split(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("records:entity_split", pk=live)
     user = _user(request)
     try:
-        profile = entities.entity_get(user, pk)
+        profile = entities.entity_get(user, pk, with_timeline=False)
     except PurposeRequired:
         return _ask_purpose(request)
     candidates = entities.split_candidates(profile)

@@ -1,8 +1,11 @@
 /* The entity profile's relationship graph (ECharts).  Data comes from
-   /api/records/entities/<id>/graph one ring and one page at a time: a click on a node
-   loads that node's ring, a double click opens its page, "more" loads the next page of
-   the centre's relations.  Every request is a purpose-audited read, like the page.
-   Loaded as a static file: the CSP allows no inline scripts. */
+   /api/records/entities/<id>/graph one ring and one page at a time: the centre's ring
+   loads first; a click on a node (or "expand" in the list under the graph, for the
+   keyboard) loads that node's ring; "more" loads the next page of a ring; a double
+   click or "open" goes to a node's page.  Every request is a purpose-audited read, like
+   the page.  Neighbours outside the jurisdiction come as anonymous nodes that cannot be
+   expanded.  Loaded as a static file and drawn on a canvas (tooltips too): the CSP
+   allows no inline scripts or styles. */
 (function () {
   "use strict";
 
@@ -13,40 +16,49 @@
   var text = JSON.parse(document.getElementById("graph-text").textContent);
   var status = document.getElementById("graph-status");
   var more = document.getElementById("graph-more");
+  var list = document.getElementById("graph-nodes");
   var centre = el.dataset.entityId;
   var graphUrl = el.dataset.graphUrl; // for the centre; other ids are swapped in
   var entityUrl = el.dataset.entityUrl;
   var kinds = ["person", "phone", "vehicle", "organization", "account", "place"];
   var CAP = 50;
 
-  var nodes = new Map();
+  var nodes = new Map(); // id -> node as the API gave it (centre: the page's entity)
   var links = new Map();
-  var nextPage = new Map(); // entity id -> next page to load, absent when all loaded
-  var totals = new Map();
-  var loaded = new Map(); // entity id -> relations of it loaded so far
+  var rings = new Map(); // id -> {shown, total, next (page to load, or null)}
+  var pending = new Set();
+  var items = new Map(); // id -> its <li> in the list
   var chart = window.echarts.init(el);
 
   function urlFor(template, id) {
     return template.replace("/" + centre + "/", "/" + id + "/");
   }
 
-  function render() {
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (whole, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : whole;
+    });
+  }
+
+  function draw() {
     chart.setOption({
-      tooltip: {},
+      tooltip: { renderMode: "richText" },
       legend: [{ data: kinds.map(function (k) { return text.kinds[k]; }), bottom: 0 }],
       series: [{
+        id: "ring",
         type: "graph",
         layout: "force",
         roam: true,
         draggable: true,
-        force: { repulsion: 220, edgeLength: 90 },
+        force: { repulsion: 220, edgeLength: 90, layoutAnimation: false },
         label: { show: true, position: "right" },
         edgeLabel: { show: true, formatter: "{c}", fontSize: 10 },
         categories: kinds.map(function (k) { return { name: text.kinds[k] }; }),
         data: Array.from(nodes.values()).map(function (n) {
           return {
             id: n.id, name: n.name, category: Math.max(kinds.indexOf(n.kind), 0),
-            symbolSize: n.centre ? 46 : 28, itemStyle: n.visible ? undefined : { opacity: 0.45 },
+            symbolSize: n.id === centre ? 46 : rings.has(n.id) ? 36 : 28,
+            itemStyle: n.visible ? undefined : { opacity: 0.45 },
             value: text.kinds[n.kind] || n.kind
           };
         }),
@@ -54,15 +66,88 @@
           return { source: l.source, target: l.target, value: l.label };
         })
       }]
-    }, true);
-    status.textContent = text.status.replace("{shown}", String(loaded.get(centre) || 0))
-      .replace("{total}", String(totals.get(centre) || 0));
-    more.hidden = !nextPage.has(centre);
+    });
+  }
+
+  function button(label, action, id) {
+    var b = document.createElement("button");
+    b.type = "button";
+    b.className = "secondary outline graph-action graph-" + action;
+    b.textContent = label;
+    b.dataset.action = action;
+    b.dataset.id = id;
+    return b;
+  }
+
+  // One <li> per node, made once and updated in place so keyboard focus stays put.
+  function listItem(n) {
+    var li = items.get(n.id);
+    if (!li) {
+      li = document.createElement("li");
+      li.dataset.id = n.id;
+      li.className = "graph-node graph-node-" + n.kind + (n.visible ? "" : " restricted");
+      var name = document.createElement(n.visible && n.id !== centre ? "a" : "span");
+      name.className = "graph-node-name";
+      name.textContent = n.name;
+      if (name.tagName === "A") {
+        name.href = urlFor(entityUrl, n.id);
+      }
+      var kind = document.createElement("span");
+      kind.className = "badge graph-node-kind";
+      kind.textContent = n.id === centre ? text.centre : (text.kinds[n.kind] || n.kind);
+      var state = document.createElement("span");
+      state.className = "graph-node-state";
+      state.tabIndex = -1;
+      li.append(name, " ", kind, " ", state, " ");
+      if (n.visible) {
+        li.append(button(text.expand, "expand", n.id), " ", button(text.more, "more", n.id));
+      }
+      items.set(n.id, li);
+      list.appendChild(li);
+    }
+    var ring = rings.get(n.id);
+    var state = li.querySelector(".graph-node-state");
+    state.textContent = !n.visible ? text.restricted
+      : ring ? fill(text.count, { shown: ring.shown, total: ring.total }) : "";
+    var expand = li.querySelector(".graph-expand");
+    var next = li.querySelector(".graph-more");
+    if (expand) {
+      var hideExpand = Boolean(ring) || pending.has(n.id);
+      if (hideExpand && document.activeElement === expand) {
+        (ring && ring.next !== null ? next : state).focus();
+      }
+      expand.hidden = hideExpand;
+      next.hidden = !ring || ring.next === null || pending.has(n.id);
+      if (next.hidden && document.activeElement === next) {
+        state.focus();
+      }
+    }
+  }
+
+  function render() {
+    draw();
+    nodes.forEach(listItem);
+    var ring = rings.get(centre);
+    if (ring) {
+      more.hidden = ring.next === null;
+    }
   }
 
   function load(id) {
-    var page = nextPage.has(id) ? nextPage.get(id) : 0;
+    if (pending.has(id)) {
+      return Promise.resolve();
+    }
+    var ring = rings.get(id);
+    var page = ring ? ring.next : 0;
+    if (page === null) {
+      return Promise.resolve();
+    }
+    pending.add(id);
+    if (nodes.has(id)) {
+      listItem(nodes.get(id));
+    }
     var url = urlFor(graphUrl, id) + "?page=" + page + "&cap=" + CAP;
+    var before = nodes.size;
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) {
@@ -71,53 +156,61 @@
         return response.json();
       })
       .then(function (data) {
+        var key = String(data.centre);
         data.nodes.forEach(function (n) {
-          var known = nodes.get(n.id);
-          if (!known || n.centre) {
-            nodes.set(n.id, Object.assign({}, n, { centre: n.id === centre }));
+          if (!nodes.has(n.id)) {
+            nodes.set(n.id, n);
           }
         });
         data.links.forEach(function (l) {
-          var key = l.source + ">" + l.target;
-          var known = links.get(key);
+          var linkKey = l.source + ">" + l.target;
+          var known = links.get(linkKey);
           if (known) {
-            l.kinds.forEach(function (k) { if (known.kinds.indexOf(k) < 0) { known.kinds.push(k); } });
             known.label = known.label.split("、").concat(l.label.split("、")).filter(function (v, i, a) {
               return a.indexOf(v) === i;
             }).join("、");
           } else {
-            links.set(key, l);
+            links.set(linkKey, { source: l.source, target: l.target, label: l.label });
           }
         });
-        totals.set(String(data.centre), data.total);
-        loaded.set(String(data.centre), data.page * data.cap + data.count);
-        if (data.has_more) {
-          nextPage.set(String(data.centre), data.page + 1);
-        } else {
-          nextPage.delete(String(data.centre));
-        }
+        var shown = data.page * data.cap + data.count;
+        rings.set(key, { shown: shown, total: data.total, next: data.has_more ? data.page + 1 : null });
+        pending.delete(id);
         render();
+        if (key === centre) {
+          status.textContent = fill(text.status, { shown: shown, total: data.total });
+        } else {
+          status.textContent = fill(text.expanded, {
+            name: nodes.get(key).name, shown: shown, total: data.total, added: nodes.size - before
+          });
+        }
       })
       .catch(function (error) {
-        status.textContent = text.error.replace("{status}", error.message);
+        pending.delete(id);
+        render();
+        status.textContent = fill(text.error, { status: error.message });
       });
   }
 
-  var expanded = new Set([centre]);
+  function expandable(id) {
+    var node = nodes.get(id);
+    return Boolean(node && node.visible);
+  }
+
   chart.on("click", function (params) {
-    if (params.dataType !== "node") {
-      return;
+    if (params.dataType === "node" && expandable(params.data.id) && !rings.has(params.data.id)) {
+      load(params.data.id);
     }
-    var node = nodes.get(params.data.id);
-    if (!node || !node.visible || expanded.has(node.id)) {
-      return;
-    }
-    expanded.add(node.id);
-    load(node.id);
   });
   chart.on("dblclick", function (params) {
-    if (params.dataType === "node" && nodes.get(params.data.id) && nodes.get(params.data.id).visible) {
+    if (params.dataType === "node" && expandable(params.data.id) && params.data.id !== centre) {
       window.location.assign(urlFor(entityUrl, params.data.id));
+    }
+  });
+  list.addEventListener("click", function (event) {
+    var target = event.target.closest("button[data-action]");
+    if (target && expandable(target.dataset.id)) {
+      load(target.dataset.id);
     }
   });
   more.addEventListener("click", function () { load(centre); });
