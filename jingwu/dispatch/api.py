@@ -353,16 +353,11 @@ def _unit_out(u: PatrolUnit) -> PatrolUnitOut:
 
 
 def _centre(actor: User, code: str | None) -> Unit:
-    if code:
-        centre = Unit.objects.filter(code=code, kind=UnitKind.CITY).first()
-        if centre is None:
-            raise ServiceError("no city with this code", field="centre")
-        return centre
-    home = actor.home_unit
-    parts = home.path.strip("/").split("/") if home is not None else []
-    centre = Unit.objects.filter(code=parts[1], kind=UnitKind.CITY).first() if len(parts) > 1 else None
+    centre = (Unit.objects.filter(code=code, kind=UnitKind.CITY).first() if code
+              else selectors.home_centre(actor))
     if centre is None:
-        raise ServiceError("name the centre: this account's unit lies in no city", field="centre")
+        raise ServiceError("no such city" if code else "name the centre: this account's unit lies in no city",
+                           field="centre")
     return centre
 
 

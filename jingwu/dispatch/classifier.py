@@ -144,7 +144,9 @@ RULES: Final[tuple[Rule, ...]] = (
 )
 
 # Words that make almost any call urgent: violence or danger happening now.
-URGENT_WORDS: Final = ("正在", "持刀", "拿刀", "流血", "血", "救命", "快来", "受伤", "有人受伤", "昏迷", "着火")
+URGENT_WORDS: Final = ("正在", "持刀", "拿刀", "流血", "出血", "救命", "快来", "受伤", "昏迷", "着火")
+# An urgency word right after one of these is denied ("没人受伤", "未流血"): it does not count.
+_NEGATIONS: Final = ("没有人", "没人", "没有", "无人", "没", "无", "未", "不")
 # Categories whose priority is never raised by those words (an invalid call saying "救命" is still invalid).
 _NEVER_URGENT: Final = frozenset({_C.INVALID, _C.NON_POLICE, _C.COMPLAINT})
 
@@ -179,7 +181,7 @@ def classify(text: str) -> Suggestion:
         return Suggestion("", "", None, "", RULES_VERSION, ())
     rule = best[2]
     priority = rule.priority
-    urgent = [word for word in URGENT_WORDS if word in text]
+    urgent = [word for word in URGENT_WORDS if _asserted(word, text)]
     if urgent and rule.category not in _NEVER_URGENT:
         priority = 1
         matched = [*matched, *urgent]
@@ -200,6 +202,16 @@ def compatible(a: str, b: str) -> bool:
     if _C.INVALID in (a, b):
         return a == b
     return not a or not b or a == b or frozenset({a, b}) in _RELATED
+
+
+def _asserted(word: str, text: str) -> bool:
+    """The word occurs at least once without a negation right before it."""
+    start = text.find(word)
+    while start != -1:
+        if not text[:start].endswith(_NEGATIONS):
+            return True
+        start = text.find(word, start + 1)
+    return False
 
 
 def subcategory_label(category: str, subcategory: str) -> str:

@@ -26,7 +26,7 @@ from django.db.models import Count, Q, QuerySet
 
 from jingwu.core import access, audit, purpose
 from jingwu.core.access import Action
-from jingwu.core.models import User
+from jingwu.core.models import Unit, UnitKind, User
 from jingwu.dispatch import eido, timing
 from jingwu.dispatch.distance import cells_around, covered_radius_m, eta_seconds, haversine_m, road_m
 from jingwu.dispatch.models import Assignment, Call, Diversion, Incident, PatrolUnit
@@ -35,6 +35,18 @@ from jingwu.dispatch.workflow import INCIDENT_TERMINAL, IncidentStatus, UnitStat
 DEFAULT_RECOMMENDATIONS: Final = 5
 # Rings of cells searched before the recommendation gives up on the index (16 rings ≈ 70 km).
 _RING_STEPS: Final = (1, 2, 4, 8, 16)
+
+
+def home_centre(actor: User) -> Unit | None:
+    """The city whose 110 centre the actor takes calls for: the city over which they record
+    incidents or feed calls, else the city of their home unit; None for province-wide accounts."""
+    roots = access.jurisdictions(actor, Action.INCIDENT_RECORD) or access.jurisdictions(actor, Action.CALL_INTAKE)
+    paths = roots or ([actor.home_unit.path] if actor.home_unit is not None else [])
+    for path in paths:
+        parts = path.strip("/").split("/")
+        if len(parts) > 1:
+            return Unit.objects.filter(code=parts[1], kind=UnitKind.CITY).first()
+    return None
 
 
 # --- incidents ----------------------------------------------------------------------------------
@@ -143,6 +155,14 @@ class Recommendation:
     lat: float
     lon: float
     position_at: datetime | None
+
+    @property
+    def road_km(self) -> float:
+        return round(self.road_m / 1000, 1)
+
+    @property
+    def eta_minutes(self) -> int:
+        return max(1, round(self.eta_seconds / 60))
 
 
 _FIELDS: Final = ("pk", "call_sign", "name", "lat", "lon", "position_at", "grid_id", "station_id", "station__code",

@@ -304,11 +304,11 @@ def _call_store(*, actor: User | None, centre: Unit, content: str, received: dat
             suggested_category=suggestion.category, suggested_subcategory=suggestion.subcategory,
             suggested_priority=suggestion.priority, classifier_rule=suggestion.rule,
             classifier_version=suggestion.version, repeat=bool(reason), repeat_reason=reason, taken_by=actor)
-        if reason:
-            changed = ["answered_at"] if incident.answered_at is None and answered is not None else []
-            if changed:
-                incident.answered_at = answered
-            _touch(incident, timezone.now(), changed)
+        if reason:  # a repeat call may have rung before the first one recorded (queued calls)
+            incident.received_at = min(incident.received_at, received)
+            if answered is not None:
+                incident.answered_at = min(incident.answered_at or answered, answered)
+            _touch(incident, timezone.now(), ["received_at", "answered_at"])
         audit.record(actor=actor, action="dispatch.call_receive", object_type="incident", object_id=incident.number,
                      unit_code=incident.unit.code,
                      details={"call": call.pk, "channel": channel, "repeat": reason, "rule": suggestion.rule,
