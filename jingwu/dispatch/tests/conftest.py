@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ def _fresh_indexes() -> Iterator[None]:
 
 
 @pytest.fixture
-def world(db: None):  # type: ignore[no-untyped-def]
+def world(db: None) -> Any:
     from jingwu.dispatch.tests.factories import make_world
 
     return make_world()

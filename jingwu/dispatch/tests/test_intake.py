@@ -59,8 +59,9 @@ def test_a_call_opens_a_numbered_located_classified_incident(world: World, clien
         "station_code": "370102004"}
     call = Call.objects.get(pk=body["call_id"])
     assert (call.caller_number, call.external_id, call.channel) == ("+8613812345678", "tel-0001", "telephony")
-    assert (call.answered_at - call.received_at).total_seconds() == 4
+    assert call.answered_at is not None and (call.answered_at - call.received_at).total_seconds() == 4
     incident = Incident.objects.get(pk=body["incident_id"])
+    assert incident.county is not None
     assert (incident.status, incident.centre.code, incident.county.code) == ("received", "370100", "370102")
     entry = AuditEntry.objects.filter(action="dispatch.call_receive").get()
     assert (entry.actor_username, entry.object_id, entry.unit_code) == ("gateway_110", incident.number,
