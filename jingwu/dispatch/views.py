@@ -82,7 +82,7 @@ def intake(request: HttpRequest) -> HttpResponse:
                                       % {"number": taken.incident.number})
                     return _back(taken.incident.pk)
         status = 400
-    open_ones = selectors.open_incidents(user).annotate(call_count=Count("calls"))
+    open_ones = selectors.open_incidents(user).annotate(call_count=Count("calls")).order_by("-received_at", "-pk")
     page = Paginator(open_ones, INCIDENT_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "dispatch/intake.html", {
         **_shell(request), "form": form, "centre": centre, "page": page, "incidents": page.object_list,
