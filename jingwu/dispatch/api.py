@@ -479,7 +479,7 @@ def incident_recommendations(request: HttpRequest, incident_id: int = _ID,
 def incident_assign(request: HttpRequest, payload: DispatchIn, incident_id: int = _ID) -> Any:
     actor = _actor(request)
     incident = _incident(request, incident_id)
-    unit = PatrolUnit.objects.filter(call_sign=payload.patrol_unit).first()
+    unit = selectors.patrol_units(actor).filter(call_sign=payload.patrol_unit).first()
     if unit is None:
         raise ServiceError("no patrol unit with this call sign", field="patrol_unit")
     assignment = services.unit_dispatch(actor=actor, incident=incident, patrol_unit=unit)
