@@ -12,6 +12,7 @@ from jingwu.core.api import router as core_router
 from jingwu.core.api_auth import BearerTokenAuth, ScopeDenied, SessionAuth
 from jingwu.core.purpose import PurposeRequired
 from jingwu.core.services import ServiceError
+from jingwu.dispatch.api import router as dispatch_router
 from jingwu.records.api import router as records_import_router
 from jingwu.records.api_entities import router as records_entities_router
 
@@ -26,6 +27,7 @@ api = NinjaAPI(
 api.add_router("/", core_router)
 api.add_router("/records", records_import_router)
 api.add_router("/records", records_entities_router)
+api.add_router("/", dispatch_router)
 
 
 @api.exception_handler(PermissionDenied)

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "jingwu.core",
     "jingwu.records",
     "jingwu.synthetic",
+    "jingwu.dispatch",
 ]
 
 MIDDLEWARE = [
@@ -134,6 +135,26 @@ JINGWU_LINK_REVIEW_LOW = float(os.environ.get("JINGWU_LINK_REVIEW_LOW", "0.5"))
 # A running import that wrote nothing for this long is marked interrupted (a batch whose
 # process is gone is marked at once); importing the same file again resumes it.
 JINGWU_IMPORT_STALE_MINUTES = int(os.environ.get("JINGWU_IMPORT_STALE_MINUTES", "10"))
+
+# 110 command and dispatch. Answer within 15 s for 90% of calls (NENA-STA-020.1); answer to
+# dispatch within 60 s for 90% (NFPA 1225); dispatch to arrival per area (county or city
+# division code, "default" for the rest), in seconds.
+JINGWU_DISPATCH_ANSWER_SECONDS = float(os.environ.get("JINGWU_DISPATCH_ANSWER_SECONDS", "15"))
+JINGWU_DISPATCH_ANSWER_SHARE = float(os.environ.get("JINGWU_DISPATCH_ANSWER_SHARE", "0.90"))
+JINGWU_DISPATCH_PROCESSING_SECONDS = float(os.environ.get("JINGWU_DISPATCH_PROCESSING_SECONDS", "60"))
+JINGWU_DISPATCH_PROCESSING_SHARE = float(os.environ.get("JINGWU_DISPATCH_PROCESSING_SHARE", "0.90"))
+JINGWU_DISPATCH_ARRIVAL_SECONDS = os.environ.get("JINGWU_DISPATCH_ARRIVAL_SECONDS", "default=900")
+JINGWU_DISPATCH_ARRIVAL_SHARE = float(os.environ.get("JINGWU_DISPATCH_ARRIVAL_SHARE", "0.90"))
+# Road distance = straight-line distance × this factor; estimated arrival at this speed.
+JINGWU_DISPATCH_ROAD_FACTOR = float(os.environ.get("JINGWU_DISPATCH_ROAD_FACTOR", "1.4"))
+JINGWU_DISPATCH_SPEED_KMH = float(os.environ.get("JINGWU_DISPATCH_SPEED_KMH", "30"))
+# Units of the incident's own grid and station come first when they can arrive within this time.
+JINGWU_DISPATCH_LOCAL_FIRST_SECONDS = float(os.environ.get("JINGWU_DISPATCH_LOCAL_FIRST_SECONDS", "900"))
+# A call within this many minutes and metres of an open incident of a compatible category joins it.
+JINGWU_DISPATCH_REPEAT_MINUTES = int(os.environ.get("JINGWU_DISPATCH_REPEAT_MINUTES", "30"))
+JINGWU_DISPATCH_REPEAT_METRES = float(os.environ.get("JINGWU_DISPATCH_REPEAT_METRES", "300"))
+# How long one process keeps the grid polygons before reading them again.
+JINGWU_DISPATCH_GRID_CACHE_SECONDS = float(os.environ.get("JINGWU_DISPATCH_GRID_CACHE_SECONDS", "300"))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -40,6 +40,9 @@ class Action:
     INCIDENT_RECORD = "incident.record"
     INCIDENT_DISPATCH = "incident.dispatch"
     INCIDENT_COMMAND = "incident.command"
+    CALL_INTAKE = "dispatch.call_intake"  # telephony: calls into the 110 centre
+    POSITION_REPORT = "dispatch.position_report"  # vehicle terminals: patrol unit positions
+    DIVERSION_FEEDBACK = "dispatch.diversion_feedback"  # receiving agencies: answers on diverted calls
     CASE_RECORD = "case.record"
     CASE_INVESTIGATE = "case.investigate"
     CASE_DECIDE = "case.decide"  # filing, declining, penalty, coercive measures
@@ -98,6 +101,9 @@ ROLES: dict[str, Role] = {r.key: r for r in [
                                                   _A.RECORDS_LINK_REVIEW})),
     Role("administrator", _("系统管理员"), frozenset({_A.PORTAL_USE, _A.USER_MANAGE, _A.UNIT_MANAGE,
                                                    _A.AUDIT_READ})),
+    # The 110 centre's own systems (telephony, vehicle positioning, agency link): feeds only.
+    Role("dispatch_gateway", _("110接处警接口"), frozenset({_A.CALL_INTAKE, _A.POSITION_REPORT,
+                                                      _A.DIVERSION_FEEDBACK}), sworn=False),
     # Outside parties: API credentials limited to their own feed (records.services checks
     # that the source is bound to the partner; the token's scopes say which endpoints).
     Role("partner", _("合作单位系统"), frozenset({_A.RECORDS_PUSH}), sworn=False),

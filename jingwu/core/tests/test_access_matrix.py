@@ -37,6 +37,7 @@ EXPECTED: dict[str, set[str]] = {
     "data_steward": {"portal.use", "workitem.read_unit", "person.read", "person.read_full_id", "search.query",
                      "records.import", "records.link_review"},
     "administrator": {"portal.use", "user.manage", "unit.manage", "audit.read"},
+    "dispatch_gateway": {"dispatch.call_intake", "dispatch.position_report", "dispatch.diversion_feedback"},
     "partner": {"records.push"},
 }
 
@@ -57,7 +58,7 @@ def _at(tree: Tree, position: str) -> Unit:
 def test_the_tables_cover_the_same_roles_and_actions() -> None:
     assert set(EXPECTED) == set(access.ROLES)
     assert set().union(*EXPECTED.values()) <= set(ALL_ACTIONS)
-    assert len(ALL_ACTIONS) == 26
+    assert len(ALL_ACTIONS) == 29
     assert set(access.DECIDING_ACTIONS) == DECIDING
 
 

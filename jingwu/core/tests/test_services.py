@@ -91,7 +91,8 @@ def test_users_command_grants_lists_and_revokes(tree: Tree, wang: User) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["grant", "--user", "wang", "--role", "sheriff", "--unit", "370102"],
      "unknown role 'sheriff'; known roles: officer, auxiliary, station_chief, investigator, legal_reviewer, "
-     "dispatcher, commander, fraud_analyst, inspector, data_steward, administrator, partner"),
+     "dispatcher, commander, fraud_analyst, inspector, data_steward, administrator, dispatch_gateway, "
+     "partner"),
     (["grant", "--user", "wang", "--role", "officer", "--unit", "999999"], "no unit with code '999999'"),
     (["grant", "--user", "ghost", "--role", "officer", "--unit", "370102"], "no user named 'ghost'"),
     (["revoke", "--user", "wang", "--role", "dispatcher", "--unit", "370102"],
