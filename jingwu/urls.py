@@ -8,5 +8,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("records/", include("jingwu.records.urls")),
+    path("cases/", include("jingwu.cases.urls")),
+    path("public/cases/", include("jingwu.cases.urls_public")),
     path("", include("jingwu.core.urls")),
 ]
