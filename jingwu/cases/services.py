@@ -456,7 +456,7 @@ def _guard(name: str, case: Case, actor: User | None, now: dt.datetime) -> str:
         return ""
     if name == "reconsideration_window":
         notified = _latest_decision(case, ["notify_decline"])
-        decline = _latest_decision(case, ["decline", "uphold_decline"])
+        decline = _latest_decision(case, ["decline"])
         if decline is not None and Reconsideration.objects.filter(case=case, decision_event=decline).exists():
             return _("该决定已经复议过。")
         days = settings.JINGWU_CASE_RECONSIDERATION_DAYS
@@ -602,14 +602,15 @@ def case_transition(*, actor: User | None, case: Case, transition: str, note: st
         if penalty_fields:
             case.penalty = penalty_fields
             changed.append("penalty")
-        if t.outcome or state_after.terminal != case.terminal:
-            case.outcome = t.outcome or case.outcome
-            case.terminal = state_after.terminal
-            if state_after.terminal and case.ended_at is None:
-                case.ended_at = now
-            if not state_after.terminal:
+        if t.outcome:
+            case.outcome = t.outcome
+        if state_after.terminal != case.terminal:
+            if case.terminal:  # reopened (a reconsideration): the outcome is in question again
                 case.outcome = ""
-            changed += ["outcome", "terminal", "ended_at"]
+            case.terminal = state_after.terminal
+            if case.terminal and case.ended_at is None:
+                case.ended_at = now
+        changed += ["outcome", "terminal", "ended_at"]
         if t.clock_change in ("verify", "complex"):
             case.review_track = t.clock_change
             changed.append("review_track")
@@ -649,7 +650,7 @@ def _clocks_after(actor: User | None, case: Case, t: Transition, before: str | N
 def _side_effects(actor: User | None, case: Case, t: Transition, event: CaseEvent, *, note: str, via: str,
                   review_subject: str, now: dt.datetime) -> None:
     if t.key == "request_reconsideration":
-        decision = _latest_decision(case, ["decline", "uphold_decline"])
+        decision = _latest_decision(case, ["decline"])
         Reconsideration.objects.create(case=case, requested_at=now, via=via, reason=note, requested_by=actor,
                                        decision_event=decision)
         core_services.workitem_create(
