@@ -977,7 +977,8 @@ def receipt_with_code(*, actor: User, case: Case, code: str) -> str:
                  unit_code=case.unit.code, details={"document": doc.number})
     context = documents.context_for(case, Document.RECEIPT, number=doc.number, issued_at=doc.issued_at,
                                     actor=doc.issued_by, event=None, extra={})
-    return documents.render_body(Document.RECEIPT, {**context, "lookup_code": lookup_code_normalize(code)})
+    normalized = lookup_code_normalize(code)
+    return documents.render_body(Document.RECEIPT, {**context, "lookup_code": f"{normalized[:4]}-{normalized[4:]}"})
 
 
 # --------------------------------------------------------------------------- public lookup

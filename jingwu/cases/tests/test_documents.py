@@ -53,7 +53,7 @@ def test_every_document_kind_as_html_and_pdf(w: World) -> None:
     expected = {
         (crim.pk, "receipt"): ["受案回执", "本单位不保存"],
         (crim.pk, "decline_notice"): ["不予立案通知书", "没有犯罪事实", "7日以内"],
-        (filed.pk, "filing_decision"): ["立案决定书", "批准人：zhang"],
+        (filed.pk, "filing_decision"): ["立案决定书", "<th>批准人</th><td>zhang</td>"],
         (adm.pk, "penalty_decision"): ["行政处罚决定书", "赵某某", "罚款人民币 200 元"],
     }
     for (case_id, kind), phrases in expected.items():
