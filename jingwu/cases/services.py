@@ -30,6 +30,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from jingwu.cases import categories, deadlines, documents
 from jingwu.cases.models import (
@@ -214,8 +215,9 @@ def _check_text(value: str, field_name: str, *, required: bool = True, limit: in
     return value
 
 
-_FIELD_LABELS = {"summary": "简要案情", "reason": "理由", "title": "任务内容", "description": "证据描述",
-                 "note": "说明", "opinion": "审核意见", "name": "姓名"}
+_FIELD_LABELS = {"summary": gettext_lazy("简要案情"), "reason": gettext_lazy("理由"),
+                 "title": gettext_lazy("任务内容"), "description": gettext_lazy("证据描述"),
+                 "note": gettext_lazy("说明"), "opinion": gettext_lazy("审核意见")}
 
 
 def _nearest_unit_with(case_unit: Unit, action: str) -> Unit:

@@ -7,6 +7,7 @@ front must set it to the real client)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -55,6 +56,7 @@ def _found(request: HttpRequest, result: services.LookupResult, code: str, *, me
         "result": result, "status_label": PublicStatus(result.public_status).label,
         "reason_label": DeclineReason(result.decline_reason).label if result.decline_reason else "",
         "reconsider": reconsider, "message": message,
+        "reconsideration_days": settings.JINGWU_CASE_RECONSIDERATION_DAYS,
     }, status=status)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -116,7 +117,7 @@ def test_reviews_tasks_evidence_and_documents_by_api(w: World) -> None:
 
 
 def test_supervision_by_api(w: World) -> None:
-    accept(w, now=timezone.now() - timezone.timedelta(days=10))
+    accept(w, now=timezone.now() - dt.timedelta(days=10))
     data = _client(w.inspector).get("/api/cases/supervision/overview?unit=370102").json()
     assert data["unit_code"] == "370102" and data["totals"]["overdue"] == 1
     assert data["totals"]["criminal_no_case"] is None
@@ -129,7 +130,7 @@ def _handoff(w: World, **over: Any) -> services.Acceptance:
     kwargs: dict[str, Any] = {
         "actor": w.officer, "incident_app": "dispatch", "incident_id": 42, "incident_number": "J3701022026000042",
         "unit": w.station, "case_type": "criminal", "category": "robbery", "summary": "夜间街头抢劫手机",
-        "reported_at": timezone.now() - timezone.timedelta(hours=2),
+        "reported_at": timezone.now() - dt.timedelta(hours=2),
         "reporter": services.PartyIn("reporter", name="报案人丁", phone="13900139000")}
     kwargs.update(over)
     return services.case_accept_from_incident(**kwargs)

@@ -40,7 +40,8 @@ def _items(kind: str = "") -> list[tuple[str, str, int, str]]:
     qs = WorkItem.objects.filter(source_app="cases", source_type="deadline")
     if kind:
         qs = qs.filter(kind=kind)
-    return [(i.kind, i.status, i.priority, i.assignee_user.username if i.assignee_user else i.assignee_unit.code)
+    return [(i.kind, i.status, i.priority,
+             i.assignee_user.username if i.assignee_user else i.assignee_unit.code if i.assignee_unit else "")
             for i in qs.select_related("assignee_user", "assignee_unit").order_by("pk")]
 
 

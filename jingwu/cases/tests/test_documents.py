@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -31,7 +32,8 @@ def _fonts(pdf: bytes) -> set[str]:
     reader = PdfReader(io.BytesIO(pdf))
     names = set()
     for page in reader.pages:
-        fonts = page["/Resources"]["/Font"]
+        resources: Any = page["/Resources"]
+        fonts = resources["/Font"]
         for ref in fonts.values():
             names.add(str(ref.get_object()["/BaseFont"]))
     return names

@@ -177,7 +177,7 @@ def test_no_reconsideration_offered_for_a_case_not_declined(w: World, client: Cl
 def test_a_reissued_receipt_replaces_the_code(w: World) -> None:
     acceptance = accept(w)
     again = services.receipt_reissue(actor=w.officer, case=acceptance.case)
-    assert again.lookup_code != acceptance.lookup_code
+    assert again.lookup_code is not None and again.lookup_code != acceptance.lookup_code
     assert services.public_lookup(number=acceptance.case.number, code=acceptance.lookup_code,
                                   client="t").outcome == "no_match"
     assert services.public_lookup(number=acceptance.case.number, code=again.lookup_code,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -21,7 +22,7 @@ from jingwu.cases.models import (
 from jingwu.cases.tests.world import World, accept, make_world, move, review, to_declined_notified, to_filed
 from jingwu.cases.workflow import ADMINISTRATIVE, CRIMINAL, DISPUTE, WORKFLOWS, CaseType
 from jingwu.core.access import DECIDING_ACTIONS, ROLES, Action
-from jingwu.core.models import AuditEntry, WorkItem
+from jingwu.core.models import AuditEntry, User, WorkItem
 from jingwu.core.services import ServiceError
 
 pytestmark = pytest.mark.django_db
@@ -131,7 +132,7 @@ def test_the_reviewer_cannot_also_decide_nor_review_their_own_request(w: World) 
         services.legal_review_decide(actor=both, review=own, approve=True)
 
 
-def _both_reviewer_and_chief(w: World):  # type: ignore[no-untyped-def]
+def _both_reviewer_and_chief(w: World) -> User:
     from jingwu.core.tests.factories import make_user
 
     return make_user("both", [("station_chief", w.station), ("legal_reviewer", w.legal_unit)])
@@ -206,6 +207,7 @@ def test_reconsideration_overturned_records_errors_against_the_deciders(w: World
     case = move(w, case, "request_reconsideration", w.auxiliary, note="有新证据：监控录像")
     assert case.state == "reconsideration" and not case.terminal and case.outcome == ""
     rec = Reconsideration.objects.get(case=case)
+    assert rec.decision_event is not None
     assert (rec.via, rec.status, rec.decision_event.transition) == ("station", "pending", "decline")
     assert WorkItem.objects.filter(kind="cases.reconsideration", assignee_unit=w.station, status="open").count() == 1
     # the original decider may not decide the reconsideration
@@ -375,7 +377,7 @@ def test_every_transition_is_audited(w: World) -> None:
 
 def test_acceptance_input_errors_name_the_field(w: World) -> None:
     cases = Case.objects.count()
-    bad = [({"category": "beating"}, "category"), ({"summary": "  "}, "summary"),
+    bad: list[tuple[dict[str, Any], str]] = [({"category": "beating"}, "category"), ({"summary": "  "}, "summary"),
            ({"reported_at": timezone.now() + dt.timedelta(days=1)}, "reported_at"),
            ({"parties": [services.PartyIn("boss", name="x")]}, "parties[0].role"),
            ({"parties": [services.PartyIn("victim")]}, "parties[0].name"),

@@ -58,7 +58,8 @@ def test_no_sequence_of_actions_leaves_the_table(db: Any) -> None:
                 t = self.wf.transitions[data.draw(st.sampled_from(keys))]
                 # Half the time someone whose roles allow it, else anyone.
                 allowed = [p for p in PEOPLE if access.can(getattr(w, p), t.action, self.case.unit)]
-                if allowed and data.draw(st.booleans()):
+                pick_allowed: bool = data.draw(st.booleans())
+                if allowed and pick_allowed:
                     who = data.draw(st.sampled_from(allowed))
                 self._try(who, t.key, subject, "no_crime")
 
@@ -93,6 +94,7 @@ def test_no_sequence_of_actions_leaves_the_table(db: Any) -> None:
             subject = data.draw(st.sampled_from(open_here or [Subject.FILING]))
             if data.draw(st.booleans()):
                 who = data.draw(st.sampled_from(["officer", "investigator"]))
+            review: LegalReview | None
             try:
                 review = services.legal_review_request(actor=getattr(w, who), case=self.case, subject=subject,
                                                        measure="detention")

@@ -62,12 +62,22 @@ def make_world() -> World:
     return world
 
 
+@dataclass
+class Accepted:
+    case: Case
+    lookup_code: str
+    receipt_html: str
+
+
 def accept(world: World, case_type: str = "criminal", category: str = "theft", *, unit: Unit | None = None,
-           actor: User | None = None, now: dt.datetime | None = None, **kw: Any) -> services.Acceptance:
+           actor: User | None = None, now: dt.datetime | None = None, **kw: Any) -> Accepted:
     now = now or timezone.now()
-    return services.case_accept(actor=actor or world.officer, unit=unit or world.station, case_type=case_type,
-                                category=category, summary=kw.pop("summary", "电动自行车在小区楼下被盗"),
-                                reported_at=kw.pop("reported_at", now - dt.timedelta(hours=1)), now=now, **kw)
+    acceptance = services.case_accept(
+        actor=actor or world.officer, unit=unit or world.station, case_type=case_type, category=category,
+        summary=kw.pop("summary", "电动自行车在小区楼下被盗"),
+        reported_at=kw.pop("reported_at", now - dt.timedelta(hours=1)), now=now, **kw)
+    assert acceptance.lookup_code is not None
+    return Accepted(acceptance.case, acceptance.lookup_code, acceptance.receipt_html)
 
 
 def review(world: World, case: Case, subject: str, *, measure: str = "", now: dt.datetime | None = None,
