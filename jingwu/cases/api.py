@@ -164,6 +164,10 @@ class TaskDoneIn(Schema):
     result: str = Field("", max_length=2000)
 
 
+class OwnerIn(Schema):
+    username: str = Field(max_length=150)
+
+
 class EvidenceIn(Schema):
     kind: str
     description: str = Field(max_length=2000)
@@ -352,6 +356,18 @@ def task_done(request: HttpRequest, task_id: int, payload: TaskDoneIn) -> Any:
     task = services.task_complete(actor=_actor(request), task=task, result=payload.result)
     return Status(200, {"id": task.pk, "case_id": task.case_id, "title": task.title,
                         "assignee": task.assignee.get_username(), "status": task.status, "due_at": task.due_at})
+
+
+@router.post("/{case_id}/owner", response={200: CaseOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+             url_name="case_owner", summary="Name the officer in charge (it lands in their inbox)")
+def owner_assign(request: HttpRequest, case_id: int, payload: OwnerIn) -> Any:
+    case = _case(request, case_id)
+    if case is None:
+        return _not_found("case", case_id)
+    owner = User.objects.filter(username=payload.username, is_active=True).first()
+    if owner is None:
+        return _not_found("user", payload.username)
+    return Status(200, _case_out(services.case_assign_owner(actor=_actor(request), case=case, owner=owner)))
 
 
 @router.post("/{case_id}/evidence", response={201: IdOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},

@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern] = [
     path("<int:pk>/evidence", views.evidence_add, name="evidence_add"),
     path("<int:pk>/parties", views.party_add, name="party_add"),
     path("<int:pk>/measures", views.measure_take, name="measure_take"),
+    path("<int:pk>/owner", views.owner_assign, name="owner_assign"),
     path("<int:pk>/receipt", views.receipt_reissue, name="receipt_reissue"),
     path("<int:pk>/receipt.pdf", views.receipt_pdf, name="receipt_pdf"),
     path("reviews/<int:pk>/decide", views.review_decide, name="review_decide"),

@@ -99,7 +99,11 @@ def case_list(request: HttpRequest) -> HttpResponse:
              "type": CaseType(c.case_type).label} for c in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
-    states = sorted({(s.key, str(s.label)) for wf in WORKFLOWS.values() for s in wf.states.values()})
+    labels: dict[str, str] = {}
+    for wf in WORKFLOWS.values():
+        for s in wf.states.values():
+            labels.setdefault(s.key, str(s.label))
+    states = sorted(labels.items())
     return render(request, "cases/list.html", {
         **_shell(request), "page": page, "rows": rows, "query": query.urlencode(), "types": CaseType.choices,
         "states": states, "selected": {"type": case_type, "state": state, "q": q},
@@ -409,6 +413,25 @@ def measure_end(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("强制措施已解除。"))
     return _back(case, "measures")
+
+
+@portal_view(Action.CASE_READ)
+@require_POST
+def owner_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    case = _case_or_404(user, pk)
+    name = request.POST.get("owner", "").strip()[:150]
+    owner = User.objects.filter(username=name, is_active=True).first()
+    if owner is None:
+        messages.error(request, _("没有这个用户：%(name)s。") % {"name": name})
+        return _back(case)
+    try:
+        services.case_assign_owner(actor=user, case=case, owner=owner)
+    except (ServiceError, PermissionDenied) as exc:
+        _refused(request, exc)
+    else:
+        messages.success(request, _("主办民警：%(user)s") % {"user": owner})
+    return _back(case)
 
 
 # --------------------------------------------------------------------------- documents

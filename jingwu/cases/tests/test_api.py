@@ -57,8 +57,12 @@ def test_accept_list_read_and_move_a_case(w: World, django_assert_num_queries: A
     moved = client.post(f"/api/cases/{case_id}/transitions", {"transition": "begin_review"},
                         content_type="application/json")
     assert moved.status_code == 200 and moved.json()["to_state"] == "filing_review"
+    owner = client.post(f"/api/cases/{case_id}/owner", {"username": "sun"}, content_type="application/json")
+    assert owner.status_code == 200 and owner.json()["owner"] == "sun"
+    assert client.post(f"/api/cases/{case_id}/owner", {"username": "zhao"}, content_type="application/json"
+                       ).json()["field"] == "owner"
     timeline = client.get(f"/api/cases/{case_id}/timeline").json()
-    assert [e["kind"] for e in timeline] == ["accepted", "document", "transition"]
+    assert [e["kind"] for e in timeline] == ["accepted", "document", "transition", "note"]
 
 
 def test_api_errors_are_structured(w: World) -> None:

@@ -189,6 +189,19 @@ def test_tasks_go_to_the_assignee_inbox_and_count_as_activity(w: World) -> None:
     assert WorkItem.objects.get(pk=item.pk).status == "done"
 
 
+def test_naming_the_officer_in_charge(w: World) -> None:
+    case = accept(w).case
+    _client(w.officer).post(f"/cases/{case.pk}/owner", {"owner": "sun"})
+    assert Case.objects.get(pk=case.pk).owner == w.officer2
+    item = WorkItem.objects.get(kind="cases.case")
+    assert (item.assignee_user, item.title) == (w.officer2, f"承办案件 {case.number}")
+    # deadlines now go to them
+    _client(w.officer).post(f"/cases/{case.pk}/owner", {"owner": "zhao"})  # another station's officer
+    assert Case.objects.get(pk=case.pk).owner == w.officer2
+    refused = _client(w.auxiliary).post(f"/cases/{case.pk}/owner", {"owner": "wang"}, follow=True)
+    assert "您无权进行此操作" in refused.content.decode()
+
+
 def test_evidence_and_parties_from_the_page(w: World) -> None:
     case = accept(w).case
     client = _client(w.auxiliary)
