@@ -17,7 +17,8 @@ class AcceptForm(AccessibleForm):
     case_type = forms.ChoiceField(label=_("案件类别"), choices=CaseType.choices)
     category = forms.ChoiceField(label=_("案由"), choices=categories.all_choices)
     summary = forms.CharField(label=_("简要案情"), max_length=2000, widget=forms.Textarea(attrs={"rows": 4}))
-    reported_at = forms.DateTimeField(label=_("报案时间"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    reported_at = forms.DateTimeField(label=_("报案时间"), widget=forms.DateTimeInput(
+        attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
     reporter_name = forms.CharField(label=_("报案人姓名"), max_length=100, required=False)
     reporter_phone = forms.CharField(label=_("报案人电话"), max_length=32, required=False)
     reporter_entity = forms.IntegerField(label=_("报案人实体编号"), min_value=1, max_value=2**63 - 1, required=False,
@@ -55,7 +56,7 @@ class TaskForm(AccessibleForm):
     title = forms.CharField(label=_("任务内容"), max_length=200)
     assignee = forms.CharField(label=_("承办人用户名"), max_length=150)
     due_at = forms.DateTimeField(label=_("完成期限"), required=False,
-                                 widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+                                 widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
 
 
 class TaskDoneForm(forms.Form):
@@ -104,5 +105,5 @@ class ReconsiderationForm(LookupForm):
 
 
 class ReportPeriodForm(forms.Form):
-    start = forms.DateField(label=_("开始日期"), widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("结束日期"), widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(label=_("开始日期"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label=_("结束日期"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from jingwu.cases.workflow import CaseType, DeclineReason, Document, Subject
+from jingwu.cases.workflow import MEASURES, CaseType, DeclineReason, Document, Subject
 from jingwu.core.models import Unit, User
 from jingwu.records.models import Entity
 
@@ -167,6 +167,11 @@ class LegalReview(models.Model):
     class Meta:
         indexes = [models.Index(fields=["case", "subject", "outcome"])]
 
+    @property
+    def measure_label(self) -> str:
+        kind = self.details.get("measure", "")
+        return str(MEASURES[kind].label) if kind in MEASURES else kind
+
 
 class CoerciveMeasure(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="measures")
@@ -178,6 +183,10 @@ class CoerciveMeasure(models.Model):
     end_reason = models.CharField(max_length=200, blank=True)
     review = models.ForeignKey(LegalReview, null=True, on_delete=models.SET_NULL, related_name="+")
     extensions = models.PositiveSmallIntegerField(default=0)
+
+    @property
+    def label(self) -> str:
+        return str(MEASURES[self.kind].label) if self.kind in MEASURES else self.kind
 
 
 class Deadline(models.Model):

@@ -540,7 +540,7 @@ def supervision(request: HttpRequest) -> HttpResponse:
         **_shell(request), "overview": overview, "anomalies": anomalies, "kind": kind,
         "kind_label": _anomaly_label(kind) if kind else "", "items": items,
         "rows": [{"unit": r.unit, "counts": [r.counts.get(k) for k, _l in anomalies]} for r in overview.rows],
-        "totals": [overview.totals.get(k) for k, _l in anomalies],
+        "totals": [(k, label, overview.totals.get(k)) for k, label in anomalies],
         "parent": overview.unit.parent if overview.unit is not None and overview.unit.parent is not None
         and access.can(user, Action.SUPERVISION_READ, overview.unit.parent) else None,
         "item_limit": selectors.ITEM_LIMIT,
