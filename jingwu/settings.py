@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "ninja",  # serves the API docs page from its own static files (no CDN)
     "jingwu.core",
     "jingwu.records",
+    "jingwu.cases",
     "jingwu.synthetic",
     "jingwu.dispatch",
 ]
@@ -155,6 +157,20 @@ JINGWU_DISPATCH_REPEAT_MINUTES = int(os.environ.get("JINGWU_DISPATCH_REPEAT_MINU
 JINGWU_DISPATCH_REPEAT_METRES = float(os.environ.get("JINGWU_DISPATCH_REPEAT_METRES", "300"))
 # How long one process keeps the grid polygons before reading them again.
 JINGWU_DISPATCH_GRID_CACHE_SECONDS = float(os.environ.get("JINGWU_DISPATCH_GRID_CACHE_SECONDS", "300"))
+
+# Cases: deadline policy overrides (JSON, see jingwu/cases/deadlines.py), the days a reporter
+# has to ask for reconsideration, the legal-review turnaround, the fine ceiling, the supervision
+# thresholds (days without investigative activity; hours an incident may wait for an outcome),
+# and the public lookup's limits (attempts per client address and per case number per window).
+JINGWU_CASE_DEADLINES = json.loads(os.environ.get("JINGWU_CASE_DEADLINES", "{}"))
+JINGWU_CASE_RECONSIDERATION_DAYS = int(os.environ.get("JINGWU_CASE_RECONSIDERATION_DAYS", "7"))
+JINGWU_CASE_LEGAL_REVIEW_HOURS = int(os.environ.get("JINGWU_CASE_LEGAL_REVIEW_HOURS", "72"))
+JINGWU_CASE_MAX_FINE = int(os.environ.get("JINGWU_CASE_MAX_FINE", "5000"))
+JINGWU_CASE_IDLE_DAYS = int(os.environ.get("JINGWU_CASE_IDLE_DAYS", "30"))
+JINGWU_CASE_INCIDENT_GRACE_HOURS = int(os.environ.get("JINGWU_CASE_INCIDENT_GRACE_HOURS", "72"))
+JINGWU_LOOKUP_WINDOW_SECONDS = int(os.environ.get("JINGWU_LOOKUP_WINDOW_SECONDS", "3600"))
+JINGWU_LOOKUP_PER_CLIENT = int(os.environ.get("JINGWU_LOOKUP_PER_CLIENT", "30"))
+JINGWU_LOOKUP_PER_CASE = int(os.environ.get("JINGWU_LOOKUP_PER_CASE", "10"))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -9,5 +9,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("records/", include("jingwu.records.urls")),
     path("dispatch/", include("jingwu.dispatch.urls")),
+    path("cases/", include("jingwu.cases.urls")),
+    path("public/cases/", include("jingwu.cases.urls_public")),
     path("", include("jingwu.core.urls")),
 ]

@@ -43,6 +43,7 @@ class Action:
     CALL_INTAKE = "dispatch.call_intake"  # telephony: calls into the 110 centre
     POSITION_REPORT = "dispatch.position_report"  # vehicle terminals: patrol unit positions
     DIVERSION_FEEDBACK = "dispatch.diversion_feedback"  # receiving agencies: answers on diverted calls
+    CASE_READ = "case.read"  # see cases and their timelines (parties still need a purpose)
     CASE_RECORD = "case.record"
     CASE_INVESTIGATE = "case.investigate"
     CASE_DECIDE = "case.decide"  # filing, declining, penalty, coercive measures
@@ -74,17 +75,18 @@ class Role:
 
 _A = Action
 _OFFICER = {_A.PORTAL_USE, _A.WORKITEM_READ_UNIT, _A.PERSON_READ, _A.SEARCH_QUERY, _A.INCIDENT_RECORD,
-            _A.CASE_RECORD, _A.CASE_INVESTIGATE, _A.FRAUD_REPORT, _A.WARNING_HANDLE}
+            _A.CASE_READ, _A.CASE_RECORD, _A.CASE_INVESTIGATE, _A.FRAUD_REPORT, _A.WARNING_HANDLE}
 
 ROLES: dict[str, Role] = {r.key: r for r in [
     Role("officer", _("民警"), frozenset(_OFFICER)),
     Role("auxiliary", _("辅警"), frozenset({_A.PORTAL_USE, _A.PERSON_READ, _A.INCIDENT_RECORD,
-                                          _A.CASE_RECORD, _A.FRAUD_REPORT, _A.WARNING_HANDLE}), sworn=False),
+                                          _A.CASE_READ, _A.CASE_RECORD, _A.FRAUD_REPORT,
+                                          _A.WARNING_HANDLE}), sworn=False),
     Role("station_chief", _("所长"), frozenset(_OFFICER | {_A.CASE_DECIDE, _A.CASE_APPROVE, _A.WORKITEM_ASSIGN,
                                                          _A.SUPERVISION_READ, _A.BRIEFING_READ})),
     Role("investigator", _("侦查员"), frozenset(_OFFICER | {_A.CASE_DECIDE, _A.PERSON_READ_FULL_ID})),
     Role("legal_reviewer", _("法制员"), frozenset({_A.PORTAL_USE, _A.WORKITEM_READ_UNIT, _A.PERSON_READ,
-                                                _A.SEARCH_QUERY, _A.CASE_LEGAL_REVIEW})),
+                                                _A.SEARCH_QUERY, _A.CASE_READ, _A.CASE_LEGAL_REVIEW})),
     Role("dispatcher", _("接警员"), frozenset({_A.PORTAL_USE, _A.WORKITEM_READ_UNIT, _A.INCIDENT_RECORD,
                                              _A.INCIDENT_DISPATCH, _A.SEARCH_QUERY})),
     Role("commander", _("指挥长"), frozenset({_A.PORTAL_USE, _A.WORKITEM_READ_UNIT, _A.WORKITEM_ASSIGN,
@@ -94,7 +96,7 @@ ROLES: dict[str, Role] = {r.key: r for r in [
     Role("fraud_analyst", _("反诈分析员"), frozenset({_A.PORTAL_USE, _A.WORKITEM_READ_UNIT, _A.PERSON_READ,
                                                   _A.SEARCH_QUERY, _A.FRAUD_REPORT, _A.FRAUD_STOP_PAYMENT,
                                                   _A.FRAUD_ANALYSE, _A.WARNING_HANDLE})),
-    Role("inspector", _("督察"), frozenset({_A.PORTAL_USE, _A.WORKITEM_READ_UNIT, _A.SUPERVISION_READ,
+    Role("inspector", _("督察"), frozenset({_A.PORTAL_USE, _A.WORKITEM_READ_UNIT, _A.SUPERVISION_READ, _A.CASE_READ,
                                           _A.AUDIT_READ, _A.BRIEFING_READ})),
     Role("data_steward", _("数据管理员"), frozenset({_A.PORTAL_USE, _A.WORKITEM_READ_UNIT, _A.PERSON_READ,
                                                   _A.PERSON_READ_FULL_ID, _A.SEARCH_QUERY, _A.RECORDS_IMPORT,

@@ -3,6 +3,7 @@ Each write is one transaction with one audit entry."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -226,3 +227,66 @@ def workitem_set_status(*, actor: User, item: WorkItem, status: str) -> WorkItem
         audit.record(actor=actor, action="workitem.status", object_type="workitem", object_id=item.pk,
                      details={"status": status})
     return item
+
+
+@dataclass(frozen=True)
+class NewWorkItem:
+    """One item for workitems_create_many (the fields of workitem_create)."""
+
+    title: str
+    kind: str
+    dedupe_key: str
+    assignee_user_id: int | None = None
+    assignee_unit_id: int | None = None
+    priority: int = WorkItemPriority.NORMAL
+    due_at: datetime | None = None
+    source_app: str = ""
+    source_type: str = ""
+    source_id: str = ""
+    url: str = ""
+
+
+def workitems_create_many(*, actor: User | None, items: list[NewWorkItem], batch_size: int = 2000) -> int:
+    """Put many items in inboxes at once (a module's periodic job). Every item carries a
+    dedupe key and an item whose key exists already is skipped, so a re-run adds nothing.
+    One audit entry for the lot; returns how many were asked for (skipped ones included)."""
+    for item in items:
+        if item.assignee_user_id is None and item.assignee_unit_id is None:
+            raise ServiceError(f"work item {item.dedupe_key!r} needs an assignee user or unit", field="assignee")
+        if not item.dedupe_key:
+            raise ServiceError("bulk work items need a dedupe key", field="dedupe_key")
+    if not items:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        WorkItem.objects.bulk_create(
+            [WorkItem(title=i.title[:200], kind=i.kind, assignee_user_id=i.assignee_user_id,
+                      assignee_unit_id=i.assignee_unit_id, priority=i.priority, due_at=i.due_at, created_at=now,
+                      created_by=actor, source_app=i.source_app, source_type=i.source_type,
+                      source_id=i.source_id, url=i.url, dedupe_key=i.dedupe_key) for i in items],
+            batch_size=batch_size, ignore_conflicts=True)
+        kinds = sorted({i.kind for i in items})
+        audit.record(actor=actor, action="workitem.create_many", object_type="workitem",
+                     details={"items": len(items), "kinds": kinds, "source_app": items[0].source_app})
+    return len(items)
+
+
+def workitems_close(*, actor: User | None, source_app: str, source_type: str, source_ids: list[str],
+                    kinds: list[str] | None = None, status: str = WorkItemStatus.DONE) -> int:
+    """Close the open items a module created for these objects (a task done elsewhere,
+    a deadline that stopped). Returns how many were closed; audited when any were."""
+    if status not in (WorkItemStatus.DONE, WorkItemStatus.CANCELLED):
+        raise ServiceError(f"work items are closed as done or cancelled, not {status}", field="status")
+    if not source_ids:
+        return 0
+    with transaction.atomic():
+        qs = WorkItem.objects.filter(source_app=source_app, source_type=source_type, source_id__in=source_ids,
+                                     status__in=(WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS))
+        if kinds:
+            qs = qs.filter(kind__in=kinds)
+        closed = qs.update(status=status, completed_at=timezone.now())
+        if closed:
+            audit.record(actor=actor, action="workitem.close_many", object_type="workitem",
+                         details={"closed": closed, "source": f"{source_app}:{source_type}",
+                                  "source_ids": source_ids[:20], "status": status})
+    return closed

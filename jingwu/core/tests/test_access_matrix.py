@@ -18,22 +18,25 @@ from jingwu.core.tests.factories import Tree, make_tree, make_user
 
 pytestmark = pytest.mark.django_db
 
-_OFFICER = {"portal.use", "workitem.read_unit", "person.read", "search.query", "incident.record", "case.record",
-            "case.investigate", "fraud.report", "warning.handle"}
+_OFFICER = {"portal.use", "workitem.read_unit", "person.read", "search.query", "incident.record", "case.read",
+            "case.record", "case.investigate", "fraud.report", "warning.handle"}
 
 EXPECTED: dict[str, set[str]] = {
     "officer": _OFFICER,
-    "auxiliary": {"portal.use", "person.read", "incident.record", "case.record", "fraud.report", "warning.handle"},
+    "auxiliary": {"portal.use", "person.read", "incident.record", "case.read", "case.record", "fraud.report",
+                  "warning.handle"},
     "station_chief": _OFFICER | {"case.decide", "case.approve", "workitem.assign", "supervision.read",
                                  "briefing.read"},
     "investigator": _OFFICER | {"case.decide", "person.read_full_id"},
-    "legal_reviewer": {"portal.use", "workitem.read_unit", "person.read", "search.query", "case.legal_review"},
+    "legal_reviewer": {"portal.use", "workitem.read_unit", "person.read", "search.query", "case.read",
+                       "case.legal_review"},
     "dispatcher": {"portal.use", "workitem.read_unit", "incident.record", "incident.dispatch", "search.query"},
     "commander": {"portal.use", "workitem.read_unit", "workitem.assign", "incident.record", "incident.dispatch",
                   "incident.command", "search.query", "person.read", "briefing.read", "supervision.read"},
     "fraud_analyst": {"portal.use", "workitem.read_unit", "person.read", "search.query", "fraud.report",
                       "fraud.stop_payment", "fraud.analyse", "warning.handle"},
-    "inspector": {"portal.use", "workitem.read_unit", "supervision.read", "audit.read", "briefing.read"},
+    "inspector": {"portal.use", "workitem.read_unit", "supervision.read", "case.read", "audit.read",
+                  "briefing.read"},
     "data_steward": {"portal.use", "workitem.read_unit", "person.read", "person.read_full_id", "search.query",
                      "records.import", "records.link_review"},
     "administrator": {"portal.use", "user.manage", "unit.manage", "audit.read"},
@@ -58,7 +61,7 @@ def _at(tree: Tree, position: str) -> Unit:
 def test_the_tables_cover_the_same_roles_and_actions() -> None:
     assert set(EXPECTED) == set(access.ROLES)
     assert set().union(*EXPECTED.values()) <= set(ALL_ACTIONS)
-    assert len(ALL_ACTIONS) == 29
+    assert len(ALL_ACTIONS) == 30
     assert set(access.DECIDING_ACTIONS) == DECIDING
 
 
