@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
+from jingwu.antifraud.api import router as antifraud_router
 from jingwu.core.api import router as core_router
 from jingwu.core.api_auth import BearerTokenAuth, ScopeDenied, SessionAuth
 from jingwu.core.purpose import PurposeRequired
@@ -26,6 +27,7 @@ api = NinjaAPI(
 api.add_router("/", core_router)
 api.add_router("/records", records_import_router)
 api.add_router("/records", records_entities_router)
+api.add_router("/antifraud", antifraud_router)
 
 
 @api.exception_handler(PermissionDenied)

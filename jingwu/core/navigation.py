@@ -26,6 +26,7 @@ NAV: list[NavEntry] = [
     NavEntry("core:audit", _("审计日志"), Action.AUDIT_READ),
     NavEntry("records:review_queue", _("关联复核"), Action.RECORDS_LINK_REVIEW),
     NavEntry("records:imports", _("数据导入"), Action.RECORDS_IMPORT),
+    NavEntry("antifraud:reports", _("反诈报案"), Action.FRAUD_REPORT),
 ]
 
 
