@@ -21,8 +21,9 @@ from jingwu.core.services import ServiceError
 
 router = Router(tags=["antifraud"])
 
-# A partner system's token carries this scope; the user behind it must also hold FRAUD_REPORT.
-REPORT_AUTH = [BearerTokenAuth(scope="antifraud.report"), SessionAuth()]
+# Submitting needs a token scoped "antifraud.reports" (reading back needs "read", as elsewhere);
+# the user behind the token must also hold FRAUD_REPORT over the taking unit.
+SUBMIT_AUTH = [BearerTokenAuth(scope="antifraud.reports"), SessionAuth()]
 
 
 class ErrorOut(Schema):
@@ -169,7 +170,7 @@ def _unit(actor: User, code: str | None) -> Unit:
     return actor.home_unit
 
 
-@router.post("/reports", auth=REPORT_AUTH, url_name="antifraud_report_submit",
+@router.post("/reports", auth=SUBMIT_AUTH, url_name="antifraud_report_submit",
              response={201: SubmittedOut, 200: SubmittedOut, 400: ErrorOut, 403: ErrorOut},
              summary="Take a victim's report; stop-payment requests leave for the banks as it commits")
 def report_submit(request: HttpRequest, payload: ReportIn) -> Any:
@@ -195,7 +196,7 @@ def report_submit(request: HttpRequest, payload: ReportIn) -> Any:
         created_at=report.created_at, replayed=submitted.replayed, stop_requests=[_stop_out(s) for s in stops]))
 
 
-@router.get("/reports/{number}", auth=REPORT_AUTH, url_name="antifraud_report_detail",
+@router.get("/reports/{number}", url_name="antifraud_report_detail",
             response={200: ReportOut, 403: ErrorOut, 404: ErrorOut},
             summary="A report with its transfers, indicators and stop-payment requests (purpose required; audited)")
 def report_detail(request: HttpRequest, number: str) -> Any:

@@ -60,6 +60,8 @@ def call(bank: str, method: str, path: str, *, timeout: float, body: dict[str, A
     try:
         response = _POOL.request(method, url, body=payload, headers=headers,
                                  timeout=urllib3.Timeout(connect=min(timeout, 2.0), read=timeout))
+    except urllib3.exceptions.NewConnectionError as exc:  # a subclass of the timeout error, so first
+        return BankReply(None, latency_ms=_ms(started), error=_network_error(exc))
     except urllib3.exceptions.TimeoutError:
         return BankReply(None, latency_ms=_ms(started), error=f"timeout after {timeout:g} s")
     except urllib3.exceptions.HTTPError as exc:

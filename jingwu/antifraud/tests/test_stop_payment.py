@@ -69,7 +69,8 @@ def test_every_payee_bank_gets_a_request_as_the_report_commits(desk: Desk, bank:
     report.refresh_from_db()
     assert report.first_stop_sent_at is not None
     assert report.first_stop_sent_at == min(a.sent_at, b.sent_at)  # type: ignore[type-var]
-    assert a.expires_at is not None and abs(a.expires_at - (a.answered_at + timedelta(hours=48))).total_seconds() < 5
+    assert a.expires_at is not None and a.answered_at is not None
+    assert abs(a.expires_at - (a.answered_at + timedelta(hours=48))).total_seconds() < 5
     stats = bank.stats()
     assert (stats["stops"], stats["submits"]) == (2, 2)
     assert stats["balances"] == {f"ICBC:{ACCOUNT_A}": 0, f"CCB:{ACCOUNT_B}": 0}
