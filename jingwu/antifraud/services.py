@@ -255,7 +255,8 @@ def _replay(key: str, digest: str) -> FraudReport | None:
 def _store(actor: User, unit: Unit, checked: _Checked, channel: str, key: str | None, digest: str,
            now: datetime, send_now: bool) -> FraudReport:
     report = FraudReport.objects.create(
-        number=f"tmp-{digest[:16]}-{time.monotonic_ns()}", unit=unit, taken_by=actor, channel=channel,
+        number=f"~{uuid.uuid4().hex[:20]}",  # a placeholder: the number is made from the row's id
+        unit=unit, taken_by=actor, channel=channel,
         fraud_type=checked.fraud_type, victim_entity_id=checked.victim_entity_id,
         victim_name=checked.victim_name, victim_id_number=checked.victim_id_number,
         victim_id_raw=checked.victim_id_raw, victim_phone=checked.victim_phone,
