@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from jingwu.antifraud.models import StopState
 from jingwu.core.access import Action
@@ -125,8 +126,13 @@ def target(stop: Stop, event: str, now: datetime) -> str:
 
 
 def event_label(event: str) -> str:
-    return str({
-        "approve": _("批准发送"), "deliver": _("送达"), "acknowledge": _("受理"), "stop": _("止付"),
-        "move_onward": _("转出"), "fail": _("判定失败"), "resend": _("重新发送"), "renew": _("续止"),
-        "expire": _("到期解除"), "release": _("解除止付"), "freeze": _("冻结"), "return": _("返还"),
-    }.get(event, event))
+    """The event as a verb ("renew"), for messages: "cannot renew a request that is …"."""
+    labels = {
+        "approve": pgettext("stop event", "批准发送"), "deliver": pgettext("stop event", "送达"),
+        "acknowledge": pgettext("stop event", "受理"), "stop": pgettext("stop event", "止付"),
+        "move_onward": pgettext("stop event", "转出"), "fail": pgettext("stop event", "判定失败"),
+        "resend": pgettext("stop event", "重新发送"), "renew": pgettext("stop event", "续止"),
+        "expire": pgettext("stop event", "到期解除"), "release": pgettext("stop event", "解除止付"),
+        "freeze": pgettext("stop event", "冻结"), "return": pgettext("stop event", "返还"),
+    }
+    return str(labels.get(event, event))

@@ -5,6 +5,7 @@ polled stop-payment box, and decisions refused to those without the power."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -197,3 +198,24 @@ def test_decisions_are_refused_to_those_without_the_power(desk: Desk, client: Cl
     assert stop.state == S.QUEUED
     wrong = analyst.post(f"/antifraud/stops/{stop.pk}/renew", headers={"HX-Request": "true"}).content.decode()
     assert "当前状态“待发送”下不能续止。" in wrong
+
+
+def test_the_pages_speak_english_when_asked(desk: Desk, client: Client) -> None:
+    report = services.fraud_report_submit(actor=desk.officer, unit=desk.tree.station_a1a, data=report_input()).report
+    signed_in(client, desk.officer)
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    html = client.get("/antifraud/").content.decode()
+    assert "<h1>Fraud reports</h1>" in html
+    assert '<a href="/antifraud/" aria-current="page">Fraud reports</a>' in html  # the menu entry too
+    assert "Fake order-brushing rebates" in html
+    box = client.get(f"/antifraud/reports/{report.number}/stops").content.decode()
+    assert "Awaiting approval" in box
+    assert "1 request awaits approval." in box
+
+
+def test_every_english_string_is_translated() -> None:
+    po = (Path(services.__file__).parent / "locale/en/LC_MESSAGES/django.po").read_text(encoding="utf-8")
+    entries = po.split("\n\n")[1:]
+    assert len(entries) > 150
+    empty = [e for e in entries if re.search(r'^msgstr(\[\d\])? ""$', e, re.M) and not e.endswith('"\n"')]
+    assert empty == []
