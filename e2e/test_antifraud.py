@@ -99,7 +99,8 @@ def test_an_analyst_files_a_report_and_watches_the_stop_payments_resolve(phone: 
     assert [rows.nth(i).locator(".account").inner_text() for i in range(2)] == [MULE, NEXT_HOP]
     assert [rows.nth(i).locator(".state").inner_text() for i in range(2)] == ["已止付", "已止付"]
     assert [rows.nth(i).locator(".stopped-amount").inner_text() for i in range(2)] == ["¥300.00", "¥700.00"]
-    assert phone.locator(".stops-totals").inner_text().startswith("已止付 ¥1,000.00 · 已冻结 ¥0.00 · 已返还 ¥0.00 · 首个请求 ")
+    totals = phone.locator(".stops-totals").inner_text()
+    assert totals.startswith("已止付 ¥1,000.00 · 已冻结 ¥0.00 · 已返还 ¥0.00 · 首个请求 ")
     assert rows.first.get_by_role("button", name="续止 48 小时").is_visible()
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert phone.console_errors == []  # nothing refused by the Content-Security-Policy

@@ -52,11 +52,11 @@ def report_read(actor: User, number: str, *, request: Any = None) -> ReportView:
     report = report_get(actor, number, request=request)
     purpose.person_read(actor, object_type="fraud_report", object_id=report.number, unit=report.unit,
                         details={"victim_entity": report.victim_entity_id})
+    from jingwu.records.entities import mask_id_number
+
     masked = access.masks_id_numbers(actor, report.unit)
     shown = report.victim_id_number
-    if masked and shown:
-        shown = shown[:4] + "*" * (len(shown) - 8) + shown[-4:]
-    return ReportView(report, masked, shown)
+    return ReportView(report, masked, mask_id_number(shown) if masked and shown else shown)
 
 
 def stops_of(report: FraudReport) -> list[StopPaymentRequest]:

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
@@ -321,6 +321,11 @@ def _report_url(report: FraudReport) -> str:
 
 def _ask_the_desk(report: FraudReport, count: int, now: datetime) -> None:
     desk = selectors.stop_desk(report.unit) or report.unit
+    with translation.override(settings.LANGUAGE_CODE):  # stored text: in the service's language
+        _desk_task(report, desk, count, now)
+
+
+def _desk_task(report: FraudReport, desk: Unit, count: int, now: datetime) -> None:
     core_services.workitem_create(
         actor=None, title=_("紧急止付待审批：%(number)s（%(n)s 个账户）") % {"number": report.number, "n": count},
         kind="antifraud.stop_approval", assignee_unit=desk, priority=WorkItemPriority.URGENT,
@@ -542,8 +547,9 @@ def stop_submit_recorded(*, stop_id: int, reply: BankReply, started_at: datetime
             # The earliest wins: senders of one report's requests commit in any order.
             FraudReport.objects.filter(Q(first_stop_sent_at__isnull=True) | Q(first_stop_sent_at__gt=now),
                                        pk=stop.report_id).update(first_stop_sent_at=now)
-            _audit_decision(None, stop, "deliver", attempts=stop.attempts, reference=stop.bank_reference)
-            _apply_answer(stop, reply.body, now)
+            answer = _apply_answer(stop, reply.body, now)  # a bank may answer at once
+            _audit_decision(None, stop, "deliver", attempts=stop.attempts, reference=stop.bank_reference,
+                            **answer)
         elif retry:
             stop.last_error = reply.reason()
             stop.next_attempt_at = now + timedelta(seconds=retry_in)
@@ -577,7 +583,9 @@ def stop_poll_recorded(*, stop_id: int, reply: BankReply, started_at: datetime,
         if reply.ok:
             stop.last_error = ""
             stop.save(update_fields=["lease_until", "last_error"])
-            _apply_answer(stop, reply.body, now)
+            answer = _apply_answer(stop, reply.body, now)
+            if "answer" in answer:
+                _audit_decision(None, stop, "answer", **answer)
         elif reply.retryable:
             stop.last_error = reply.reason()
             stop.save(update_fields=["lease_until", "last_error"])
@@ -591,18 +599,19 @@ def stop_poll_later(stop_id: int, *, at: datetime) -> None:
                                                                                        lease_until=None)
 
 
-def _apply_answer(stop: StopPaymentRequest, body: dict[str, Any], now: datetime) -> None:
-    """Move a request on by the bank's status; onward money gets requests of its own."""
+def _apply_answer(stop: StopPaymentRequest, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Move a request on by the bank's status; onward money gets requests of its own.
+    Returns what the bank's answer was, for the caller's audit entry ({} while it has none)."""
     status = body.get("status")
     stop.bank_answer = body
     if status == "processing" and stop.state == S.SENT:
         stop.state = workflow.MOVES["acknowledge"].target
         stop.acknowledged_at = now
         stop.save()
-        return
+        return {}
     if status not in ("stopped", "moved_onward") or stop.state not in (S.SENT, S.ACKNOWLEDGED):
         stop.save(update_fields=["bank_answer"])
-        return
+        return {}
     stopped = body.get("stopped_fen")
     stop.amount_stopped_fen = stopped if isinstance(stopped, int) and stopped >= 0 else 0
     onward = [o for o in body.get("onward") or [] if isinstance(o, dict)]
@@ -613,8 +622,8 @@ def _apply_answer(stop: StopPaymentRequest, body: dict[str, Any], now: datetime)
     stop.next_poll_at = None
     children = _chase(stop, onward, now)
     stop.save()
-    _audit_decision(None, stop, "answer", stopped_fen=stop.amount_stopped_fen, onward=len(onward),
-                    chased=[c.pk for c in children])
+    return {"answer": stop.state, "stopped_fen": stop.amount_stopped_fen, "onward": len(onward),
+            "chased": [c.pk for c in children]}
 
 
 def _chase(stop: StopPaymentRequest, onward: list[dict[str, Any]], now: datetime) -> list[StopPaymentRequest]:
@@ -679,18 +688,23 @@ def stop_payment_remind_renewals(*, now: datetime) -> int:
                                              expires_at__lte=now + RENEWAL_NOTICE)
            .select_related("report__unit"))
     count = 0
-    for stop in due:
-        report = stop.report
-        core_services.workitem_create(
-            actor=None, title=_("止付将于 %(at)s 到期，是否续止：%(number)s %(bank)s %(account)s") % {
-                "at": timezone.localtime(stop.expires_at).strftime("%m-%d %H:%M") if stop.expires_at else "",
-                "number": report.number, "bank": bank_name(stop.bank), "account": stop.account},
-            kind="antifraud.stop_renewal", assignee_unit=selectors.stop_desk(report.unit) or report.unit,
-            priority=WorkItemPriority.HIGH, due_at=stop.expires_at, source_app="antifraud",
-            source_type="stop_payment_request", source_id=str(stop.pk), url=_report_url(report),
-            dedupe_key=f"antifraud.stop_renewal:{stop.pk}")
-        count += 1
+    with translation.override(settings.LANGUAGE_CODE):  # stored text: in the service's language
+        for stop in due:
+            _renewal_task(stop)
+            count += 1
     return count
+
+
+def _renewal_task(stop: StopPaymentRequest) -> None:
+    report = stop.report
+    core_services.workitem_create(
+        actor=None, title=_("止付将于 %(at)s 到期，是否续止：%(number)s %(bank)s %(account)s") % {
+            "at": timezone.localtime(stop.expires_at).strftime("%m-%d %H:%M") if stop.expires_at else "",
+            "number": report.number, "bank": bank_name(stop.bank), "account": stop.account},
+        kind="antifraud.stop_renewal", assignee_unit=selectors.stop_desk(report.unit) or report.unit,
+        priority=WorkItemPriority.HIGH, due_at=stop.expires_at, source_app="antifraud",
+        source_type="stop_payment_request", source_id=str(stop.pk), url=_report_url(report),
+        dedupe_key=f"antifraud.stop_renewal:{stop.pk}")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
+from django.utils import translation
 
 from jingwu.antifraud import services
 from jingwu.antifraud.models import FraudReport, StopPaymentRequest, StopState, Transfer
@@ -204,11 +206,14 @@ def test_the_pages_speak_english_when_asked(desk: Desk, client: Client) -> None:
     report = services.fraud_report_submit(actor=desk.officer, unit=desk.tree.station_a1a, data=report_input()).report
     signed_in(client, desk.officer)
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
-    html = client.get("/antifraud/").content.decode()
+    try:
+        html = client.get("/antifraud/").content.decode()
+        box = client.get(f"/antifraud/reports/{report.number}/stops").content.decode()
+    finally:  # the middleware leaves the language active in this thread: later tests speak Chinese
+        translation.activate(settings.LANGUAGE_CODE)
     assert "<h1>Fraud reports</h1>" in html
     assert '<a href="/antifraud/" aria-current="page">Fraud reports</a>' in html  # the menu entry too
     assert "Fake order-brushing rebates" in html
-    box = client.get(f"/antifraud/reports/{report.number}/stops").content.decode()
     assert "Awaiting approval" in box
     assert "1 request awaits approval." in box
 

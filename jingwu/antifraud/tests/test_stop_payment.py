@@ -74,8 +74,11 @@ def test_every_payee_bank_gets_a_request_as_the_report_commits(desk: Desk, bank:
     stats = bank.stats()
     assert (stats["stops"], stats["submits"]) == (2, 2)
     assert stats["balances"] == {f"ICBC:{ACCOUNT_A}": 0, f"CCB:{ACCOUNT_B}": 0}
-    assert [e.details["event"] for e in AuditEntry.objects.filter(object_type="stop_payment_request")
-            .order_by("id")].count("deliver") == 2
+    # One audit entry per request: delivered and, the bank answering at once, stopped.
+    entries = {e.object_id: (e.actor_id, e.action, e.details["event"], e.details["answer"], e.details["stopped_fen"])
+               for e in AuditEntry.objects.filter(object_type="stop_payment_request")}
+    assert entries == {str(a.pk): (None, "fraud.stop_payment.deliver", "deliver", "stopped", 100_000),
+                       str(b.pk): (None, "fraud.stop_payment.deliver", "deliver", "stopped", 30_000)}
 
 
 def test_the_sender_polls_until_the_bank_answers(desk: Desk, bank: BankSim) -> None:
