@@ -95,7 +95,7 @@ def report_new(request: HttpRequest) -> HttpResponse:
             data[f"{TRANSFER_PREFIX}-TOTAL_FORMS"] = str(min(total + 1, services.MAX_TRANSFERS))
             transfers = TransferFormSet(data, prefix=TRANSFER_PREFIX)
             return render(request, "antifraud/report_form.html", {
-                **_shell(request), "form": ReportForm(data), "transfers": transfers, "unit": unit, "fresh": True})
+                **_shell(request), "form": ReportForm(data), "transfers": transfers, "unit": unit})
         transfers = TransferFormSet(data, prefix=TRANSFER_PREFIX)
         if form.is_valid() and transfers.is_valid() and unit is not None:
             try:
