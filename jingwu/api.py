@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
 from jingwu.cases.api import router as cases_router
+from jingwu.antifraud.api import router as antifraud_router
 from jingwu.core.api import router as core_router
 from jingwu.core.api_auth import BearerTokenAuth, ScopeDenied, SessionAuth
 from jingwu.core.purpose import PurposeRequired
@@ -30,6 +31,7 @@ api.add_router("/records", records_import_router)
 api.add_router("/records", records_entities_router)
 api.add_router("/", dispatch_router)
 api.add_router("/cases", cases_router)
+api.add_router("/antifraud", antifraud_router)
 
 
 @api.exception_handler(PermissionDenied)

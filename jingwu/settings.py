@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "jingwu.core",
     "jingwu.records",
     "jingwu.cases",
+    "jingwu.antifraud",
     "jingwu.synthetic",
     "jingwu.dispatch",
 ]
@@ -102,6 +103,13 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
         "transaction_mode": "IMMEDIATE",
     }
+    # Tests get a file database, not Django's shared-cache memory one: background threads
+    # (the stop-payment sender) need connections of their own, and a shared-cache memory
+    # database refuses a second writer ("database table is locked") instead of waiting.
+    # On tmpfs where there is one, so it costs what memory costs.
+    _shm = "/dev/shm"  # noqa: S108  (test databases only, named by process)
+    _test_dir = Path(_shm) if os.access(_shm, os.W_OK) else VAR_DIR
+    _db["TEST"] = {"NAME": str(_test_dir / f"jingwu-test-{os.getpid()}.sqlite3")}
 else:
     _db["ENGINE"] = "django.db.backends.postgresql"
 DATABASES = {"default": _db}
@@ -228,6 +236,16 @@ if REDIS_URL:
     HUEY.update(huey_class="huey.RedisHuey", url=REDIS_URL)
 else:
     HUEY.update(huey_class="huey.SqliteHuey", filename=str(VAR_DIR / "huey.sqlite3"))
+
+# Anti-fraud: where each bank's stop-payment API answers (docs/bank-api.md).
+# JINGWU_BANK_URLS is JSON {"ICBC": "https://…", …}; a bank not named there is served by
+# the bank simulator (`jingwu bank-sim`) at JINGWU_BANK_SIM_URL + /banks/<code>.
+JINGWU_BANK_URLS: dict[str, str] = json.loads(os.environ.get("JINGWU_BANK_URLS", "") or "{}")
+JINGWU_BANK_SIM_URL = os.environ.get("JINGWU_BANK_SIM_URL", "http://127.0.0.1:8100")
+JINGWU_BANK_TIMEOUT = float(os.environ.get("JINGWU_BANK_TIMEOUT", "3"))  # seconds per HTTP try
+JINGWU_STOP_MAX_ATTEMPTS = int(os.environ.get("JINGWU_STOP_MAX_ATTEMPTS", "6"))
+JINGWU_STOP_BACKOFF = float(os.environ.get("JINGWU_STOP_BACKOFF", "0.5"))  # first retry wait, doubling
+JINGWU_STOP_SENDER_THREADS = int(os.environ.get("JINGWU_STOP_SENDER_THREADS", "8"))
 
 LOGGING = {
     "version": 1,

@@ -11,5 +11,6 @@ urlpatterns = [
     path("dispatch/", include("jingwu.dispatch.urls")),
     path("cases/", include("jingwu.cases.urls")),
     path("public/cases/", include("jingwu.cases.urls_public")),
+    path("antifraud/", include("jingwu.antifraud.urls")),
     path("", include("jingwu.core.urls")),
 ]

@@ -29,6 +29,7 @@ NAV: list[NavEntry] = [
     NavEntry("dispatch:intake", _("接处警"), Action.INCIDENT_RECORD),
     NavEntry("cases:list", _("案件"), Action.CASE_READ),
     NavEntry("cases:supervision", _("执法监督"), Action.SUPERVISION_READ),
+    NavEntry("antifraud:reports", _("反诈报案"), Action.FRAUD_REPORT),
 ]
 
 

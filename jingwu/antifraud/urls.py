@@ -1,0 +1,14 @@
+from django.urls import URLPattern, path
+
+from jingwu.antifraud import views
+
+app_name = "antifraud"
+
+urlpatterns: list[URLPattern] = [
+    path("", views.reports, name="reports"),
+    path("reports/new", views.report_new, name="report_new"),
+    path("reports/<str:number>/", views.report_detail, name="report"),
+    path("reports/<str:number>/stops", views.report_stops, name="report_stops"),
+    path("reports/<str:number>/approve", views.report_approve, name="report_approve"),
+    path("stops/<int:pk>/<str:event>", views.stop_decide, name="stop_decide"),
+]
