@@ -38,11 +38,20 @@ import pyarrow.compute as pc
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
+from splink.internals.dialects import SplinkDialect
 from splink.internals.splink_dataframe import SplinkDataFrame
 
 from jingwu.core.identifiers import validate_phone, validate_resident_id
 from jingwu.records.linkage.clusters import BlockedEdge, Judgement, constrained_components
-from jingwu.records.linkage.engines import BASE_DIALECT, ENGINES, Engine, EngineName, open_engine, settings_in_dialect
+from jingwu.records.linkage.engines import (
+    BASE_DIALECT,
+    ENGINES,
+    Engine,
+    EngineName,
+    open_engine,
+    settings_in_dialect,
+    translate,
+)
 from jingwu.records.linkage.names import name_keys_many
 
 __all__ = [
@@ -403,6 +412,13 @@ def _levels(name: str, levels: list[Any]) -> list[Any]:
     ]
 
 
+class _EngineLevel(cll.CustomLevel):
+    """A level written in DuckDB's SQL, translated for the engine it runs on."""
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        return translate(self.sql_condition, BASE_DIALECT, sql_dialect.sql_dialect_str)
+
+
 def comparisons() -> list[cl.CustomComparison]:
     """The comparisons of our model.  Labels are what an analyst reads in the review queue."""
 
@@ -410,8 +426,7 @@ def comparisons() -> list[cl.CustomComparison]:
         return cl.CustomComparison(_levels(name, levels), output_column_name=name)
 
     def custom_level(sql: str, label_for_charts: str) -> cll.CustomLevel:
-        # Written in DuckDB's SQL; Splink translates it for another engine.
-        return cll.CustomLevel(sql, label_for_charts=label_for_charts, base_dialect_str=BASE_DIALECT)
+        return _EngineLevel(sql, label_for_charts=label_for_charts)
 
     return [
         custom("id_number", [
@@ -431,8 +446,9 @@ def comparisons() -> list[cl.CustomComparison]:
             ),
             # DuckDB >= 2.0.1 and Spark count characters, not UTF-8 bytes (DOMAIN.md §4).
             custom_level('levenshtein("name_norm_l", "name_norm_r") <= 1', label_for_charts="one character differs"),
-            # Rendered per engine by Splink: on Spark it is the UDF from Splink's jar.
-            cll.JaroWinklerLevel("name_pinyin", 0.9).configure(label_for_charts="similar pinyin"),
+            custom_level(
+                'jaro_winkler_similarity("name_pinyin_l", "name_pinyin_r") >= 0.9', label_for_charts="similar pinyin"
+            ),
             cll.ElseLevel().configure(label_for_charts="different"),
         ]),
         custom("birth_date", [
