@@ -651,24 +651,26 @@ def _level_labels(settings: Mapping[str, Any]) -> dict[str, dict[int, str]]:
 
 def _count_pairs(engine: Engine, rules: Sequence[BlockingRule], left: str, right: str | None) -> int:
     """Upper bound on candidate pairs: per rule and block, n·(n-1)/2 within one table or
-    n_left·n_right + n_right·(n_right-1)/2 for new records against existing ones."""
-    total = 0
+    n_left·n_right + n_right·(n_right-1)/2 for new records against existing ones.  One
+    query for all rules (on Spark each query is a job)."""
+    per_rule = []
     for rule in rules:
         keys = ", ".join(f'"{c}"' for c in rule)
         not_null = " AND ".join(f'"{c}" IS NOT NULL' for c in rule)
         if right is None:
-            sql = (
-                "SELECT COALESCE(SUM(n * (n - 1) // 2), 0) FROM "  # noqa: S608 - our own column names
-                f"(SELECT COUNT(*) AS n FROM {left} WHERE {not_null} GROUP BY {keys})"
+            per_rule.append(
+                "SELECT COALESCE(SUM(n * (n - 1) // 2), 0) AS pairs FROM "  # noqa: S608 - our own column names
+                f"(SELECT COUNT(*) AS n FROM {left} WHERE {not_null} GROUP BY {keys}) AS blocks"
             )
         else:
-            sql = (
-                "SELECT COALESCE(SUM(r.n * COALESCE(l.n, 0) + r.n * (r.n - 1) // 2), 0) FROM "  # noqa: S608
+            per_rule.append(
+                "SELECT COALESCE(SUM(r.n * COALESCE(l.n, 0) + r.n * (r.n - 1) // 2), 0) AS pairs FROM "  # noqa: S608
                 f"(SELECT {keys}, COUNT(*) AS n FROM {right} WHERE {not_null} GROUP BY {keys}) r LEFT JOIN "
                 f"(SELECT {keys}, COUNT(*) AS n FROM {left} WHERE {not_null} GROUP BY {keys}) l USING ({keys})"
             )
-        total += int(engine.scalar(sql))
-    return total
+    if not per_rule:
+        return 0
+    return int(engine.scalar(f"SELECT SUM(pairs) FROM ({' UNION ALL '.join(per_rule)}) AS rules"))  # noqa: S608
 
 
 def _scored_pairs(
@@ -689,9 +691,9 @@ def _scored_pairs(
         f"match_probability, id18_l, id18_r{gammas} FROM {p.physical_name}"
         for p in predictions
     )
+    # Subqueries, not a WITH: Spark matches its cached predictions only outside a CTE.
     sql = f"""
-        WITH p AS ({union}),
-        ruled AS (
+        SELECT * FROM (
             SELECT unique_id_l, unique_id_r, match_probability AS model_probability,
                 CASE WHEN id18_l = id18_r THEN 1.0
                      WHEN id18_l IS NOT NULL AND id18_r IS NOT NULL THEN 0.0
@@ -699,9 +701,8 @@ def _scored_pairs(
                 CASE WHEN id18_l = id18_r THEN 'same_id'
                      WHEN id18_l IS NOT NULL AND id18_r IS NOT NULL THEN 'different_id'
                      ELSE 'model' END AS rule{gammas}
-            FROM p
-        )
-        SELECT * FROM ruled r
+            FROM ({union}) AS p
+        ) AS r
         WHERE probability >= {float(config.review_low)!r}
            OR EXISTS (SELECT 1 FROM jingwu_watched w WHERE w.a = r.unique_id_l AND w.b = r.unique_id_r)
         -- The order clustering takes edges in; sorted here in parallel, Python's sort then
