@@ -30,12 +30,14 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	touch $@
 
 # Debian packages the platform needs: gettext (translations), Chromium (browser
-# tests), a CJK font (screenshots and PDFs). Installed when missing and we are root.
+# tests), a CJK font (screenshots and PDFs), Java (the Spark linkage engine).
+# Installed when missing and we are root.
 system-packages:
 	@missing=""; \
 	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	fc-list 2>/dev/null | grep -qi "noto sans cjk" || missing="$$missing fonts-noto-cjk"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$(IS_ROOT)" = yes ]; then \
 	    echo "installing Debian packages:$$missing"; \
