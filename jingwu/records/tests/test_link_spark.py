@@ -105,7 +105,7 @@ def test_string_comparisons_agree_with_duckdb_bit_for_bit() -> None:
     assert sum(1 for x in scores if x >= 0.9) >= 20 and sum(1 for x in scores if 0.7 < x < 0.9) >= 20
 
 
-def test_the_model_in_spark_sql_is_the_same_model(spark_model: LinkageModel) -> None:
+def test_the_model_in_spark_sql_is_the_same_model(spark_model: LinkageModel, expected: set[frozenset[str]]) -> None:
     duck = train_model(fixture()[0], DUCKDB)
     assert spark_model.settings["sql_dialect"] == "spark"
     # Same λ, levels, labels and priors; only the SQL text differs, and it translates.
@@ -116,6 +116,11 @@ def test_the_model_in_spark_sql_is_the_same_model(spark_model: LinkageModel) -> 
     level = spark_model.settings["comparisons"][1]["comparison_levels"][5]
     assert (level["label_for_charts"], level["sql_condition"]) == (
         "similar pinyin", "JINGWU_JARO_WINKLER(`name_pinyin_l`, `name_pinyin_r`) >= 0.9")
+    # And back: the model saved by Spark serves DuckDB.
+    back = settings_in_dialect(spark_model.settings, "duckdb")
+    assert back["comparisons"][1]["comparison_levels"][5]["sql_condition"] == (
+        'JARO_WINKLER_SIMILARITY("name_pinyin_l", "name_pinyin_r") >= 0.9')
+    assert link(fixture()[0], model=spark_model, config=DUCKDB).partition() == expected
 
 
 def test_spark_finds_exactly_the_duckdb_clusters_pairs_and_review_queue(
