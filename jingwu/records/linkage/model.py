@@ -571,7 +571,10 @@ def _train(engine: Engine, sdf: SplinkDataFrame, config: LinkageConfig, n_record
     if training == "em" and n_records < config.em_min_records:
         training, info["note"] = "fixed", f"{n_records} records are too few for EM; fixed priors used"
     if training == "em":
-        linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
+        # Splink counts u in chunks, stopping early once every level has 100 pairs; on
+        # Spark each chunk is a job of its own, so it takes the whole sample in one.
+        chunks = {"num_chunks": 1} if engine.name == "spark" else {}
+        linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed, **chunks)
         # Pairs sharing a validated ID are (nearly) all matches: m for everything but the
         # ID.  Pairs sharing a phone mix people and their families: m for the ID itself.
         for column in ("id18", "phone_e164"):
