@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from copy import deepcopy
@@ -163,9 +164,10 @@ SPARK_FUNCTIONS: Final = (
 )
 
 
-def spark_session(config: LinkageConfig) -> SparkSession:
+def spark_session(config: LinkageConfig, warehouse: str) -> SparkSession:
     """A SparkSession for linkage: shuffle partitions sized for the cores (Spark's default
-    of 200 is for clusters), no web UI.  Local mode binds to the loopback address only."""
+    of 200 is for clusters), no web UI, its (unused) warehouse in ``warehouse`` rather than
+    the working directory.  Local mode binds to the loopback address only."""
     if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
         from jingwu.records.linkage.model import LinkageError
 
@@ -180,6 +182,7 @@ def spark_session(config: LinkageConfig) -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.log.level", "ERROR")
         .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.warehouse.dir", warehouse)
     )
     if master.startswith("local"):
         cores = config.threads or os.cpu_count() or 2
@@ -202,7 +205,12 @@ class SparkEngine(Engine):
     def __init__(self, config: LinkageConfig) -> None:
         from splink import SparkAPI
 
-        self.spark = spark_session(config)
+        self.warehouse = tempfile.mkdtemp(prefix="jingwu-spark-")
+        try:
+            self.spark = spark_session(config, self.warehouse)
+        except BaseException:
+            shutil.rmtree(self.warehouse, ignore_errors=True)
+            raise
         for statement in SPARK_FUNCTIONS:
             self.spark.sql(statement)
         # Persist, not parquet checkpoints: no checkpoint directory to set up and clean.
@@ -221,6 +229,7 @@ class SparkEngine(Engine):
 
     def close(self) -> None:
         self.spark.stop()
+        shutil.rmtree(self.warehouse, ignore_errors=True)
 
 
 @contextmanager
