@@ -30,7 +30,8 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	touch $@
 
 # Debian packages the platform needs: gettext (translations), Chromium (browser
-# tests), a CJK font (screenshots and PDFs), Pango (WeasyPrint lays out text with it).
+# tests), a CJK font (screenshots and PDFs), Pango (WeasyPrint lays out text with it),
+# Java (the Spark linkage engine).
 # Installed when missing and we are root.
 system-packages:
 	@missing=""; \
@@ -38,6 +39,7 @@ system-packages:
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	fc-list 2>/dev/null | grep -qi "noto sans cjk" || missing="$$missing fonts-noto-cjk"; \
 	ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || missing="$$missing libpangoft2-1.0-0"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$(IS_ROOT)" = yes ]; then \
 	    echo "installing Debian packages:$$missing"; \

@@ -3,6 +3,7 @@
     .venv/bin/python bench/linkage.py                     # 1,000,000 records
     .venv/bin/python bench/linkage.py --records 100000    # quicker
     .venv/bin/python bench/linkage.py --data synthetic    # jingwu.synthetic's province instead
+    .venv/bin/python bench/linkage.py --records 50000 --methods ours,spark   # DuckDB vs Spark
 
 Generates (seeded) people and their records in household registration 户籍 (clean),
 telecom subscriber records 电信 and hotel check-ins 旅馆 (noisy: traditional characters,
@@ -11,6 +12,8 @@ phone formats, birth-date typos, several records per person in one source), then
 each in a fresh process on the same data:
 
 - ``ours``: jingwu.records.linkage.link (training included in the time);
+- ``spark``: the same on the Spark engine (pyspark local mode, ``--threads`` cores, the
+  driver JVM's memory counted in the peak; not in the default methods);
 - ``incremental``: ours on a random 90%, the model saved and loaded, then the last 10%
   linked as a new batch with link_incremental (only that step is timed; the peak memory
   covers both steps);
@@ -56,7 +59,8 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-METHODS: Final = ("ours", "incremental", "splink", "exact_id")
+METHODS: Final = ("ours", "spark", "incremental", "splink", "exact_id")
+DEFAULT_METHODS: Final = ("ours", "incremental", "splink", "exact_id")
 
 # --------------------------------------------------------------------------- generation
 
@@ -358,13 +362,20 @@ def _quiet_splink() -> None:
     logging.getLogger("splink").setLevel(logging.ERROR)
 
 
-def run_ours(table: pa.Table, args: argparse.Namespace) -> tuple[pa.Table, dict[str, Any]]:
+def run_ours(table: pa.Table, args: argparse.Namespace, engine: str = "duckdb") -> tuple[pa.Table, dict[str, Any]]:
     from jingwu.records.linkage import LinkageConfig, link
 
-    config = LinkageConfig(training=args.training, threads=args.threads, memory_limit=args.memory_limit)
+    config = LinkageConfig(training=args.training, threads=args.threads, memory_limit=args.memory_limit,
+                           engine=engine)  # type: ignore[arg-type]
     result = link(table, config=config)
     clusters = pa.table({"unique_id": list(result.clusters), "cluster_id": list(result.clusters.values())})
     return clusters, result.stats
+
+
+def run_spark(table: pa.Table, args: argparse.Namespace) -> tuple[pa.Table, dict[str, Any]]:
+    """Ours on the Spark engine; Spark's start-up (JVM, session) is in the time."""
+    logging.getLogger("py4j").setLevel(logging.ERROR)
+    return run_ours(table, args, engine="spark")
 
 
 def run_incremental(table: pa.Table, args: argparse.Namespace) -> tuple[pa.Table, dict[str, Any]]:
@@ -472,6 +483,7 @@ def run_exact_id(table: pa.Table, args: argparse.Namespace) -> tuple[pa.Table, d
 
 RUNNERS: Final[dict[str, Callable[[pa.Table, argparse.Namespace], tuple[pa.Table, dict[str, Any]]]]] = {
     "ours": run_ours,
+    "spark": run_spark,
     "incremental": run_incremental,
     "splink": run_splink,
     "exact_id": run_exact_id,
@@ -602,10 +614,13 @@ def main(argv: list[str] | None = None) -> int:
         help="builtin: this file's noisier generator; synthetic: jingwu.synthetic's province",
     )  # fmt: skip
     parser.add_argument("--sources", default="hukou,telecom,hotel", help="with --data synthetic: which sources")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help=f"comma-separated, of {', '.join(METHODS)}")
     parser.add_argument("--training", choices=("em", "fixed"), default="em", help="our model: EM or fixed priors")
-    parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
-    parser.add_argument("--memory-limit", default=None, help='DuckDB memory limit, e.g. "6GB"')
+    parser.add_argument("--threads", type=int, default=None,
+                        help="DuckDB threads / Spark local[N] cores (default: all cores)")
+    parser.add_argument("--memory-limit", default=None,
+                        help='DuckDB memory limit / Spark driver memory, e.g. "6GB" (Spark default 4g)')
     parser.add_argument("--workdir", type=Path, default=None, help="keep generated data and clusters here")
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)

@@ -1,7 +1,7 @@
 """`jingwu link`: source records → entities, with provenance, relations and a review queue.
 
 **People** are linked by the linkage engine (:mod:`jingwu.records.linkage`, Splink on
-DuckDB).  Each current source record contributes at most one *person mention*: a person
+DuckDB, or on Spark: ``engine="spark"``).  Each current source record contributes at most one *person mention*: a person
 record (household registration, hotel check-in, an imported person) the person itself, a
 telecom record its subscriber, a vehicle record its owner, an account its holder, an
 organisation its legal representative (see :func:`attributes.role`).
@@ -32,16 +32,21 @@ registration), holds_account (from opening), legal_rep (from registration),
 registered_at / lives_at (the person's address), stayed_at (check-in to check-out),
 household and relative (each member of a registered household to its head).
 
-Writes are in bulk, in one transaction, with one audit entry per run.
+Writes are in bulk, in one transaction, with one audit entry per run.  One run at a time:
+a second refuses while the first holds the lock (:func:`link_lock`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import hashlib
+import os
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
@@ -50,11 +55,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Field, Max, Model, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from jingwu.core import access, audit
 from jingwu.core.identifiers import validate_resident_id
@@ -77,11 +83,13 @@ from jingwu.records.models import (
 
 __all__ = [
     "KEYED_KINDS",
+    "RUN_IN_PROGRESS",
     "Mode",
     "Progress",
     "default_config",
     "engine_table",
     "facts_for",
+    "link_lock",
     "link_run",
     "live_judgements",
     "merge_entities",
@@ -134,16 +142,21 @@ _DEFAULTS: Final = linkage.LinkageConfig()
 
 
 def default_config(**overrides: Any) -> linkage.LinkageConfig:
-    """Thresholds from settings (JINGWU_LINK_ACCEPT, JINGWU_LINK_REVIEW_LOW) unless given."""
+    """Thresholds from settings (JINGWU_LINK_ACCEPT, JINGWU_LINK_REVIEW_LOW) and the engine
+    from the environment (JINGWU_LINK_ENGINE: duckdb or spark; JINGWU_SPARK_MASTER for a
+    Spark cluster, else local mode) unless given."""
     values: dict[str, Any] = {
         "accept": getattr(settings, "JINGWU_LINK_ACCEPT", _DEFAULTS.accept),
         "review_low": getattr(settings, "JINGWU_LINK_REVIEW_LOW", _DEFAULTS.review_low),
+        "engine": getattr(settings, "JINGWU_LINK_ENGINE", None) or os.environ.get("JINGWU_LINK_ENGINE")
+        or _DEFAULTS.engine,
+        "spark_master": os.environ.get("JINGWU_SPARK_MASTER") or None,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return linkage.LinkageConfig(**values)
     except ValueError as exc:
-        raise ServiceError(str(exc), field="accept") from exc
+        raise ServiceError(str(exc), field="engine" if "engine" in str(exc) else "accept") from exc
 
 
 # --------------------------------------------------------------------------- reading records
@@ -951,17 +964,67 @@ class _Stages:
         return self.seconds
 
 
+# Any bigint of our own: the advisory lock that one link run holds on PostgreSQL.
+LINK_LOCK_KEY: Final = 0x6A696E67776C6E6B  # "jingwlnk"
+
+
+RUN_IN_PROGRESS: Final = gettext_lazy("另一个关联运行（jingwu link）正在进行；请等它结束后再试。")
+
+
+def _lock_file() -> Path:
+    """One lock file per database (the var directory can serve several)."""
+    name = str(connection.settings_dict["NAME"])
+    return _linkage_dir() / f"link-{hashlib.sha256(name.encode()).hexdigest()[:16]}.lock"
+
+
+@contextmanager
+def link_lock() -> Iterator[None]:
+    """Held for a whole link run: a second run refuses while one is under way, rather than
+    both writing entities.  PostgreSQL: a session advisory lock; SQLite: flock on a file in
+    the var directory.  Either is released by the server or the kernel when the holder
+    dies, so a crashed run never leaves a stale lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [LINK_LOCK_KEY])
+            held = bool(cursor.fetchone()[0])
+        if not held:
+            raise ServiceError(str(RUN_IN_PROGRESS), field="run")
+        try:
+            yield
+        finally:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [LINK_LOCK_KEY])
+            except DatabaseError:
+                pass  # the connection is gone, and the lock with it
+        return
+    with _lock_file().open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ServiceError(str(RUN_IN_PROGRESS), field="run") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def link_run(*, actor: User | None, mode: Mode = "auto", config: linkage.LinkageConfig | None = None,
              progress: Progress | None = None) -> LinkRun:
     """Link current source records into entities (see the module docstring).
 
     ``mode="auto"`` links incrementally when a model is saved and people are linked
-    already, else in full."""
+    already, else in full.  One run at a time (:func:`link_lock`)."""
     if actor is not None:
         access.check(actor, access.Action.RECORDS_IMPORT, object_type="link_run")
     if mode not in ("auto", "full", "incremental"):
         raise ServiceError(f"unknown mode {mode!r}", field="mode")
     config = config or default_config()
+    with link_lock():
+        return _link_run(actor, mode, config, progress)
+
+
+def _link_run(actor: User | None, mode: Mode, config: linkage.LinkageConfig, progress: Progress | None) -> LinkRun:
     started = time.perf_counter()
     stage = _Stages(progress)
     previous = _latest_run_with_model()
@@ -971,7 +1034,7 @@ def link_run(*, actor: User | None, mode: Mode = "auto", config: linkage.Linkage
     has_people = EntityRecord.objects.filter(kind=PERSON).exists()
     full = mode == "full" or (mode == "auto" and (model is None or not has_people))
     run = LinkRun.objects.create(mode=LinkRun.Mode.FULL if full else LinkRun.Mode.INCREMENTAL, started_by=actor)
-    stats: dict[str, Any] = {"accept": config.accept, "review_low": config.review_low}
+    stats: dict[str, Any] = {"accept": config.accept, "review_low": config.review_low, "backend": config.engine}
     files: dict[str, Any] = {}
     try:
         stage("read")

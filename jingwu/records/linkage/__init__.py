@@ -1,5 +1,5 @@
-"""Person record linkage: Chinese-aware comparisons on Splink/DuckDB, ID rules, analyst
-judgements and constrained clustering.  A pure library: the Django side feeds it records
+"""Person record linkage: Chinese-aware comparisons on Splink (DuckDB or Spark), ID rules,
+analyst judgements and constrained clustering.  A pure library: the Django side feeds it records
 and judgements and stores what it returns.
 
     result = link(records)                        # trains a model on the way
@@ -8,6 +8,7 @@ and judgements and stores what it returns.
 """
 
 from jingwu.records.linkage.clusters import Judgement, constrained_components, pair_key, split_judgements
+from jingwu.records.linkage.engines import ENGINES, EngineName
 from jingwu.records.linkage.model import (
     INPUT_COLUMNS,
     PREPARE_VERSION,
@@ -25,9 +26,11 @@ from jingwu.records.linkage.model import (
 from jingwu.records.linkage.names import name_initials, name_keys, name_pinyin, normalize_name
 
 __all__ = [
+    "ENGINES",
     "INPUT_COLUMNS",
     "PREPARED_COLUMNS",
     "PREPARE_VERSION",
+    "EngineName",
     "Judgement",
     "LinkResult",
     "LinkageConfig",

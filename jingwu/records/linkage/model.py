@@ -1,4 +1,5 @@
-"""Person linkage with Splink on DuckDB, with rules and analyst judgements above the model.
+"""Person linkage with Splink (on DuckDB, or Spark: see :mod:`.engines`), with rules and
+analyst judgements above the model.
 
 Pipeline: :func:`prepare` (normalise every field once, in Python, with per-value caches)
 → Splink scores blocked pairs → the ID rules (same validated ID links, two different
@@ -26,24 +27,31 @@ import math
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from copy import deepcopy
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import duckdb
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
-from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink import Linker, SettingsCreator, block_on
+from splink.internals.dialects import SplinkDialect
 from splink.internals.splink_dataframe import SplinkDataFrame
 
 from jingwu.core.identifiers import validate_phone, validate_resident_id
 from jingwu.records.linkage.clusters import BlockedEdge, Judgement, constrained_components
+from jingwu.records.linkage.engines import (
+    BASE_DIALECT,
+    ENGINES,
+    Engine,
+    EngineName,
+    open_engine,
+    settings_in_dialect,
+    translate,
+)
 from jingwu.records.linkage.names import name_keys_many
 
 __all__ = [
@@ -115,10 +123,15 @@ class LinkageConfig:
     em_min_records: int = 1000
     em_min_pairs: int = 50
     seed: int = 20170101
-    threads: int | None = None  # DuckDB default: all cores
-    memory_limit: str | None = None  # e.g. "6GB"; DuckDB default: 80% of RAM
+    # Where Splink runs: "duckdb" (one machine) or "spark" (see .engines).
+    engine: EngineName = "duckdb"
+    threads: int | None = None  # default: all cores (Spark in local mode: local[threads])
+    memory_limit: str | None = None  # e.g. "6GB"; DuckDB default: 80% of RAM; Spark's driver: 4g
+    spark_master: str | None = None  # e.g. "spark://host:7077"; default local mode
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if not 0.0 < self.review_low <= self.accept <= 1.0:
             raise ValueError(f"need 0 < review_low <= accept <= 1, got {self.review_low}, {self.accept}")
         for rule in self.blocking_rules:
@@ -399,31 +412,41 @@ def _levels(name: str, levels: list[Any]) -> list[Any]:
     ]
 
 
+class _EngineLevel(cll.CustomLevel):
+    """A level written in DuckDB's SQL, translated for the engine it runs on."""
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        return translate(self.sql_condition, BASE_DIALECT, sql_dialect.sql_dialect_str)
+
+
 def comparisons() -> list[cl.CustomComparison]:
     """The comparisons of our model.  Labels are what an analyst reads in the review queue."""
 
     def custom(name: str, levels: list[Any]) -> cl.CustomComparison:
         return cl.CustomComparison(_levels(name, levels), output_column_name=name)
 
+    def custom_level(sql: str, label_for_charts: str) -> cll.CustomLevel:
+        return _EngineLevel(sql, label_for_charts=label_for_charts)
+
     return [
         custom("id_number", [
             cll.NullLevel("id_text").configure(label_for_charts="missing"),
             cll.ExactMatchLevel("id18").configure(label_for_charts="same"),
             # One side mistyped (a valid pair that differs is decided by the rules anyway).
-            cll.CustomLevel('levenshtein("id_text_l", "id_text_r") <= 1', label_for_charts="one character differs"),
+            custom_level('levenshtein("id_text_l", "id_text_r") <= 1', label_for_charts="one character differs"),
             cll.ElseLevel().configure(label_for_charts="different"),
         ]),
         custom("name", [
             cll.NullLevel("name_norm").configure(label_for_charts="missing"),
             cll.ExactMatchLevel("name_norm").configure(label_for_charts="same"),
             cll.ExactMatchLevel("name_pinyin").configure(label_for_charts="same pinyin"),
-            cll.CustomLevel(
+            custom_level(
                 '"name_initials_l" = "name_initials_r" AND levenshtein("name_norm_l", "name_norm_r") <= 1',
                 label_for_charts="one character differs, same initials",
             ),
-            # DuckDB >= 2.0.1 counts characters, not UTF-8 bytes (DOMAIN.md §4).
-            cll.CustomLevel('levenshtein("name_norm_l", "name_norm_r") <= 1', label_for_charts="one character differs"),
-            cll.CustomLevel(
+            # DuckDB >= 2.0.1 and Spark count characters, not UTF-8 bytes (DOMAIN.md §4).
+            custom_level('levenshtein("name_norm_l", "name_norm_r") <= 1', label_for_charts="one character differs"),
+            custom_level(
                 'jaro_winkler_similarity("name_pinyin_l", "name_pinyin_r") >= 0.9', label_for_charts="similar pinyin"
             ),
             cll.ElseLevel().configure(label_for_charts="different"),
@@ -431,7 +454,7 @@ def comparisons() -> list[cl.CustomComparison]:
         custom("birth_date", [
             cll.NullLevel("birth_date").configure(label_for_charts="missing"),
             cll.ExactMatchLevel("birth_date").configure(label_for_charts="same"),
-            cll.CustomLevel('levenshtein("birth_date_l", "birth_date_r") <= 1', label_for_charts="one digit differs"),
+            custom_level('levenshtein("birth_date_l", "birth_date_r") <= 1', label_for_charts="one digit differs"),
             cll.ElseLevel().configure(label_for_charts="different"),
         ]),
         custom("phone_e164", [
@@ -447,7 +470,7 @@ def comparisons() -> list[cl.CustomComparison]:
         custom("division_code", [
             cll.NullLevel("division_code").configure(label_for_charts="missing"),
             cll.ExactMatchLevel("division_code").configure(label_for_charts="same county"),
-            cll.CustomLevel(
+            custom_level(
                 'substr("division_code_l", 1, 4) = substr("division_code_r", 1, 4)', label_for_charts="same city"
             ),
             cll.ElseLevel().configure(label_for_charts="different"),
@@ -497,26 +520,13 @@ class LinkageModel:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
     def linker(self, data: SplinkDataFrame) -> Linker:
-        return Linker(data, deepcopy(self.settings), log_level=None)
+        """A Linker on ``data``'s engine; a model saved by the other engine has its SQL
+        translated (the parameters are the same)."""
+        dialect = data.db_api.sql_dialect.sql_dialect_str
+        return Linker(data, settings_in_dialect(self.settings, dialect), log_level=None)
 
 
-@contextmanager
-def _session(config: LinkageConfig) -> Iterator[tuple[duckdb.DuckDBPyConnection, DuckDBAPI]]:
-    settings: dict[str, Any] = {}
-    if config.threads:
-        settings["threads"] = config.threads
-    if config.memory_limit:
-        settings["memory_limit"] = config.memory_limit
-    con = duckdb.connect(":memory:", config=settings)
-    try:
-        yield con, DuckDBAPI(connection=con)
-    finally:
-        con.close()
-
-
-def _probability_two_random_records_match(
-    con: duckdb.DuckDBPyConnection, table: str, n_records: int, config: LinkageConfig
-) -> float:
+def _probability_two_random_records_match(engine: Engine, table: str, n_records: int, config: LinkageConfig) -> float:
     """λ as Splink estimates it (pairs found by the deterministic ID rule ÷ its recall ÷
     all pairs), counted in one GROUP BY, with an answer for inputs the estimate cannot
     handle (no shared ID at all, a handful of records)."""
@@ -525,7 +535,7 @@ def _probability_two_random_records_match(
     total = n_records * (n_records - 1) // 2
     if total == 0:
         return 0.5
-    observed = _count_pairs(con, [("id18",)], table, None)
+    observed = _count_pairs(engine, [("id18",)], table, None)
     # Without a single shared ID, assume about one match per two records.
     estimate = observed / config.id_rule_recall / total if observed else 1.0 / max(n_records, 2)
     return min(max(estimate, 1e-12), 0.5)
@@ -552,20 +562,23 @@ def _keep_levels_ordered(settings: dict[str, Any]) -> list[str]:
     return capped
 
 
-def _train(con: duckdb.DuckDBPyConnection, sdf: SplinkDataFrame, config: LinkageConfig, n_records: int) -> LinkageModel:
+def _train(engine: Engine, sdf: SplinkDataFrame, config: LinkageConfig, n_records: int) -> LinkageModel:
     started = time.perf_counter()
-    lam = _probability_two_random_records_match(con, sdf.physical_name, n_records, config)
+    lam = _probability_two_random_records_match(engine, sdf.physical_name, n_records, config)
     linker = Linker(sdf, settings_for(config, lam), log_level=None)
     info: dict[str, Any] = {"probability_two_random_records_match": lam}
     training: Training = config.training
     if training == "em" and n_records < config.em_min_records:
         training, info["note"] = "fixed", f"{n_records} records are too few for EM; fixed priors used"
     if training == "em":
-        linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
+        # Splink counts u in chunks, stopping early once every level has 100 pairs; on
+        # Spark each chunk is a job of its own, so it takes the whole sample in one.
+        chunks = {"num_chunks": 1} if engine.name == "spark" else {}
+        linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed, **chunks)
         # Pairs sharing a validated ID are (nearly) all matches: m for everything but the
         # ID.  Pairs sharing a phone mix people and their families: m for the ID itself.
         for column in ("id18", "phone_e164"):
-            if _count_pairs(con, [(column,)], sdf.physical_name, None) < config.em_min_pairs:
+            if _count_pairs(engine, [(column,)], sdf.physical_name, None) < config.em_min_pairs:
                 info.setdefault("skipped_em", []).append(column)
                 continue
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(column))
@@ -581,9 +594,9 @@ def train_model(records: Any, config: LinkageConfig | None = None) -> LinkageMod
     """Train (or, with ``training="fixed"``, calibrate λ of) the model on ``records``."""
     config = config or LinkageConfig()
     prepared = prepare(records)
-    with _session(config) as (con, api):
-        sdf = api.register(prepared.select(list(PREPARED_COLUMNS)), table_name="jingwu_records")
-        return _train(con, sdf, config, prepared.num_rows)
+    with open_engine(config) as engine:
+        sdf = engine.register(prepared.select(list(PREPARED_COLUMNS)), "jingwu_records")
+        return _train(engine, sdf, config, prepared.num_rows)
 
 
 # --------------------------------------------------------------------------- linking
@@ -639,30 +652,32 @@ def _level_labels(settings: Mapping[str, Any]) -> dict[str, dict[int, str]]:
     return out
 
 
-def _count_pairs(con: duckdb.DuckDBPyConnection, rules: Sequence[BlockingRule], left: str, right: str | None) -> int:
+def _count_pairs(engine: Engine, rules: Sequence[BlockingRule], left: str, right: str | None) -> int:
     """Upper bound on candidate pairs: per rule and block, n·(n-1)/2 within one table or
-    n_left·n_right + n_right·(n_right-1)/2 for new records against existing ones."""
-    total = 0
+    n_left·n_right + n_right·(n_right-1)/2 for new records against existing ones.  One
+    query for all rules (on Spark each query is a job)."""
+    per_rule = []
     for rule in rules:
         keys = ", ".join(f'"{c}"' for c in rule)
         not_null = " AND ".join(f'"{c}" IS NOT NULL' for c in rule)
         if right is None:
-            sql = (
-                "SELECT COALESCE(SUM(n * (n - 1) // 2), 0) FROM "  # noqa: S608 - our own column names
-                f"(SELECT COUNT(*) AS n FROM {left} WHERE {not_null} GROUP BY {keys})"
+            per_rule.append(
+                "SELECT COALESCE(SUM(n * (n - 1) // 2), 0) AS pairs FROM "  # noqa: S608 - our own column names
+                f"(SELECT COUNT(*) AS n FROM {left} WHERE {not_null} GROUP BY {keys}) AS blocks"
             )
         else:
-            sql = (
-                "SELECT COALESCE(SUM(r.n * COALESCE(l.n, 0) + r.n * (r.n - 1) // 2), 0) FROM "  # noqa: S608
+            per_rule.append(
+                "SELECT COALESCE(SUM(r.n * COALESCE(l.n, 0) + r.n * (r.n - 1) // 2), 0) AS pairs FROM "  # noqa: S608
                 f"(SELECT {keys}, COUNT(*) AS n FROM {right} WHERE {not_null} GROUP BY {keys}) r LEFT JOIN "
                 f"(SELECT {keys}, COUNT(*) AS n FROM {left} WHERE {not_null} GROUP BY {keys}) l USING ({keys})"
             )
-        total += int(con.sql(sql).fetchall()[0][0])
-    return total
+    if not per_rule:
+        return 0
+    return int(engine.scalar(f"SELECT SUM(pairs) FROM ({' UNION ALL '.join(per_rule)}) AS rules"))  # noqa: S608
 
 
 def _scored_pairs(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     predictions: Sequence[SplinkDataFrame],
     gamma_columns: Sequence[str],
     config: LinkageConfig,
@@ -670,8 +685,8 @@ def _scored_pairs(
 ) -> pa.Table:
     """The ID rules in SQL over Splink's predictions, keeping pairs at or above review_low
     and the ``watched`` pairs (judged unsure) whatever their score."""
-    con.register("jingwu_watched", pa.table({"a": [a for a, _ in watched], "b": [b for _, b in watched]},
-                                            schema=pa.schema([("a", pa.string()), ("b", pa.string())])))  # fmt: skip
+    engine.put("jingwu_watched", pa.table({"a": [a for a, _ in watched], "b": [b for _, b in watched]},
+                                          schema=pa.schema([("a", pa.string()), ("b", pa.string())])))  # fmt: skip
     # SQL is built only from our model's column names and Splink's table names.
     gammas = "".join(f', "{g}"' for g in gamma_columns)
     union = " UNION ALL ".join(
@@ -679,9 +694,9 @@ def _scored_pairs(
         f"match_probability, id18_l, id18_r{gammas} FROM {p.physical_name}"
         for p in predictions
     )
+    # Subqueries, not a WITH: Spark matches its cached predictions only outside a CTE.
     sql = f"""
-        WITH p AS ({union}),
-        ruled AS (
+        SELECT * FROM (
             SELECT unique_id_l, unique_id_r, match_probability AS model_probability,
                 CASE WHEN id18_l = id18_r THEN 1.0
                      WHEN id18_l IS NOT NULL AND id18_r IS NOT NULL THEN 0.0
@@ -689,17 +704,16 @@ def _scored_pairs(
                 CASE WHEN id18_l = id18_r THEN 'same_id'
                      WHEN id18_l IS NOT NULL AND id18_r IS NOT NULL THEN 'different_id'
                      ELSE 'model' END AS rule{gammas}
-            FROM p
-        )
-        SELECT * FROM ruled r
+            FROM ({union}) AS p
+        ) AS r
         WHERE probability >= {float(config.review_low)!r}
            OR EXISTS (SELECT 1 FROM jingwu_watched w WHERE w.a = r.unique_id_l AND w.b = r.unique_id_r)
         -- The order clustering takes edges in; sorted here in parallel, Python's sort then
         -- only confirms it.
         ORDER BY probability DESC, unique_id_l, unique_id_r
     """  # noqa: S608
-    table = con.sql(sql).to_arrow_table()
-    con.unregister("jingwu_watched")
+    table = engine.arrow(sql)
+    engine.drop("jingwu_watched")
     return table
 
 
@@ -784,8 +798,8 @@ def _finish(
     return LinkResult(cluster_of, queue, stats, model, scored)
 
 
-def _rows(con: duckdb.DuckDBPyConnection, table: SplinkDataFrame) -> int:
-    return int(con.sql(f"SELECT COUNT(*) FROM {table.physical_name}").fetchall()[0][0])  # noqa: S608
+def _rows(engine: Engine, table: SplinkDataFrame) -> int:
+    return int(engine.scalar(f"SELECT COUNT(*) FROM {table.physical_name}"))  # noqa: S608
 
 
 def _watched(judgements: Sequence[Judgement]) -> list[tuple[str, str]]:
@@ -815,20 +829,20 @@ def link(
     uids = prepared.column("unique_id").to_pylist()
     id_of = dict(zip(uids, prepared.column("id18").to_pylist(), strict=True))
 
-    with _session(config) as (con, api):
-        sdf = api.register(prepared, table_name="jingwu_records")
-        bound = _count_pairs(con, config.blocking_rules, "jingwu_records", None)
+    with open_engine(config) as engine:
+        sdf = engine.register(prepared, "jingwu_records")
+        bound = _count_pairs(engine, config.blocking_rules, "jingwu_records", None)
         stats["pairs_upper_bound"] = bound
         if bound > config.max_pairs:
             raise LinkageError(f"blocking would compare up to {bound:,} pairs, over max_pairs={config.max_pairs:,}")
         if model is None:
             t1 = time.perf_counter()
-            model = _train(con, sdf, config, prepared.num_rows)
+            model = _train(engine, sdf, config, prepared.num_rows)
             stats["train_seconds"] = round(time.perf_counter() - t1, 3)
         t2 = time.perf_counter()
         predictions = model.linker(sdf).inference.predict(warning_mode="never")
-        stats["pairs_scored"] = _rows(con, predictions)
-        scored = _scored_pairs(con, [predictions], _gamma_columns(model), config, _watched(judgements))
+        stats["pairs_scored"] = _rows(engine, predictions)
+        scored = _scored_pairs(engine, [predictions], _gamma_columns(model), config, _watched(judgements))
         stats["predict_seconds"] = round(time.perf_counter() - t2, 3)
 
     result = _finish(uids=uids, id_of=id_of, scored=scored, judgements=judgements, seeds=None,
@@ -871,10 +885,10 @@ def link_incremental(
     id_of = dict(zip(old_uids, old.column("id18").to_pylist(), strict=True))
     id_of.update(zip(new_uids, fresh.column("id18").to_pylist(), strict=True))
 
-    with _session(config) as (con, api):
-        old_sdf = api.register(old.select(list(PREPARED_COLUMNS)), table_name="jingwu_existing")
-        new_sdf = api.register(fresh, table_name="jingwu_new")
-        bound = _count_pairs(con, config.blocking_rules, "jingwu_existing", "jingwu_new")
+    with open_engine(config) as engine:
+        old_sdf = engine.register(old.select(list(PREPARED_COLUMNS)), "jingwu_existing")
+        new_sdf = engine.register(fresh, "jingwu_new")
+        bound = _count_pairs(engine, config.blocking_rules, "jingwu_existing", "jingwu_new")
         stats["pairs_upper_bound"] = bound
         if bound > config.max_pairs:
             raise LinkageError(f"blocking would compare up to {bound:,} pairs, over max_pairs={config.max_pairs:,}")
@@ -884,8 +898,8 @@ def link_incremental(
             inference.predict_between(old_sdf, new_sdf, warning_mode="never"),
             inference.predict_within(new_sdf, warning_mode="never"),
         ]
-        stats["pairs_scored"] = sum(_rows(con, p) for p in predictions)
-        scored = _scored_pairs(con, predictions, _gamma_columns(model), config, _watched(judgements))
+        stats["pairs_scored"] = sum(_rows(engine, p) for p in predictions)
+        scored = _scored_pairs(engine, predictions, _gamma_columns(model), config, _watched(judgements))
         stats["predict_seconds"] = round(time.perf_counter() - t2, 3)
 
     result = _finish(uids=uids, id_of=id_of, scored=scored, judgements=judgements, seeds=seeds,

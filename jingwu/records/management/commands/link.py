@@ -9,15 +9,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from jingwu.core.services import ServiceError
-from jingwu.records import linking
+from jingwu.records import linkage, linking
 
 STAGES = ("read", "link", "people", "keyed", "relations", "attributes", "review")
 
 
 class Command(BaseCommand):
-    help = ("Link source records into entities: people with the linkage model (Splink on DuckDB), phones, "
-            "vehicles, organisations, accounts and places by identifier, with relations and a review queue. "
-            "Incremental when a model is saved and people are linked already, unless --full.")
+    help = ("Link source records into entities: people with the linkage model (Splink on DuckDB, or on Spark "
+            "with --engine spark), phones, vehicles, organisations, accounts and places by identifier, with "
+            "relations and a review queue. Incremental when a model is saved and people are linked already, "
+            "unless --full. One run at a time: a second refuses while one is under way.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         mode = parser.add_mutually_exclusive_group()
@@ -27,9 +28,12 @@ class Command(BaseCommand):
                             help="link pairs at or above this probability (default 0.95)")
         parser.add_argument("--review-low", type=float, default=None,
                             help="queue pairs from this probability up to --accept for review (default 0.5)")
+        parser.add_argument("--engine", choices=linkage.ENGINES, default=None,
+                            help="where the model runs: duckdb (one machine) or spark (pyspark, local mode or "
+                                 "JINGWU_SPARK_MASTER; needs Java 17+); default JINGWU_LINK_ENGINE, else duckdb")
 
     def handle(self, *args: Any, full: bool, incremental: bool, accept: float | None, review_low: float | None,
-               **options: Any) -> None:
+               engine: str | None, **options: Any) -> None:
         mode: linking.Mode = "full" if full else "incremental" if incremental else "auto"
         quiet = options["verbosity"] == 0
         bar = tqdm(total=len(STAGES), disable=quiet, desc="link", leave=False, unit=" stages")
@@ -46,15 +50,16 @@ class Command(BaseCommand):
 
         # Splink logs every level EM could not train on small data; the summary says what matters.
         logging.getLogger("splink").setLevel(logging.ERROR)
+        logging.getLogger("py4j").setLevel(logging.ERROR)
         try:
-            config = linking.default_config(accept=accept, review_low=review_low)
+            config = linking.default_config(accept=accept, review_low=review_low, engine=engine)
             run = linking.link_run(actor=None, mode=mode, config=config, progress=progress)
         except ServiceError as exc:
             raise CommandError(str(exc)) from exc
         finally:
             bar.close()
         s = run.stats
-        engine = s.get("engine", {})
+        engine_stats = s.get("engine", {})
         out = self.stdout
         out.write(f"Link run {run.pk} ({run.mode}) in {s['seconds']:.1f} s.")
         out.write(f"  records read        {s['records_read']:>10,}   person mentions {s['person_mentions']:,}")
@@ -67,7 +72,8 @@ class Command(BaseCommand):
                   f"{rel['deleted']:,} removed")
         out.write(f"  review queue        {s['review_pairs_new']:>10,} new, {s['review_pairs_kept']:,} still open, "
                   f"{s['review_pairs_obsolete']:,} no longer needed")
-        if engine:
-            out.write(f"  engine              {engine.get('pairs_scored', 0):>10,} pairs scored; "
+        if engine_stats:
+            label = f"engine ({s.get('backend', 'duckdb')})"
+            out.write(f"  {label:<20}{engine_stats.get('pairs_scored', 0):>10,} pairs scored; "
                       f"thresholds accept {s['accept']}, review from {s['review_low']}")
         out.write("  seconds by stage    " + ", ".join(f"{k} {v:.1f}" for k, v in s.get("stage_seconds", {}).items()))
