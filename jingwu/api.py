@@ -14,6 +14,7 @@ from jingwu.core.purpose import PurposeRequired
 from jingwu.core.services import ServiceError
 from jingwu.records.api import router as records_import_router
 from jingwu.records.api_entities import router as records_entities_router
+from jingwu.search.api import router as search_router
 
 api = NinjaAPI(
     title="jingwu API",
@@ -26,6 +27,7 @@ api = NinjaAPI(
 api.add_router("/", core_router)
 api.add_router("/records", records_import_router)
 api.add_router("/records", records_entities_router)
+api.add_router("/", search_router)
 
 
 @api.exception_handler(PermissionDenied)

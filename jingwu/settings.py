@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "ninja",  # serves the API docs page from its own static files (no CDN)
     "jingwu.core",
     "jingwu.records",
+    "jingwu.search",
     "jingwu.synthetic",
 ]
 
@@ -183,6 +184,8 @@ WHITENOISE_USE_FINDERS = True
 # --- components -----------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 NATS_URL = os.environ.get("NATS_URL", "")
+# The search index folder (jingwu.search); one writer at a time, guarded by a lock file in it.
+JINGWU_SEARCH_DIR = Path(os.environ.get("JINGWU_SEARCH_DIR", VAR_DIR / "search")).resolve()
 HUEY: dict[str, object] = {"name": "jingwu", "immediate": _env_bool("JINGWU_JOBS_IMMEDIATE", False)}
 if REDIS_URL:
     HUEY.update(huey_class="huey.RedisHuey", url=REDIS_URL)

@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("records/", include("jingwu.records.urls")),
+    path("search/", include("jingwu.search.urls")),
     path("", include("jingwu.core.urls")),
 ]
