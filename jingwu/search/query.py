@@ -213,11 +213,15 @@ def parse(text: str) -> ParsedQuery:
             terms.append(TextClause(" ".join(latin)))
         bare.clear()
 
+    tokens = []  # (field name, value, quoted, as typed)
     for m in _TOKEN.finditer(text):
-        name = m.group("field")
         value = m.group("q1") if m.group("q1") is not None else m.group("q2")
         quoted = value is not None
-        value = (value if quoted else m.group("bare") or "").strip()
+        tokens.append((m.group("field"), (value if quoted else m.group("bare") or "").strip(), quoted, m.group(0)))
+    i = 0
+    while i < len(tokens):
+        name, value, quoted, typed = tokens[i]
+        i += 1
         target = FIELDS.get(name.casefold()) if name else None
         if name and target is None:  # not a field of ours: the whole token is text ("http://…")
             value = f"{name}:{value}"
@@ -231,7 +235,7 @@ def parse(text: str) -> ParsedQuery:
             continue
         flush()
         if not value:
-            ignored.append(m.group(0))
+            ignored.append(typed)
             continue
         if target in ("name", "address"):
             terms.append(TextClause(value, target))
@@ -246,6 +250,14 @@ def parse(text: str) -> ParsedQuery:
             kinds.append(kind)
         else:
             clause = _identifier(target, value)
+            if clause is None and not quoted:  # typed with spaces: "电话:139 1234 0001"
+                for j in range(min(len(tokens), i + MAX_JOIN - 1), i, -1):
+                    following = tokens[i:j]
+                    if all(not f and not q and _JOINABLE.match(v) for f, v, q, _t in following):
+                        clause = _identifier(target, value + "".join(v for _f, v, _q, _t in following))
+                        if clause is not None:
+                            i = j
+                            break
             if clause is None:
                 raise QueryError(_("%(field)s“%(value)s”无效。") % {"field": _FIELD_LABELS[target], "value": value})
             identifiers.append(clause)
