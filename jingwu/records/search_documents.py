@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,14 @@ _NOT_TEXT: Final = frozenset({"sex", "division_code", "household_id", "lon", "la
                               "legal_rep_name"}) | ID_NUMBER_FIELDS
 _NOT_OWN_TEXT: Final = _NOT_TEXT | {"vin"}
 _EPOCH: Final = dt.datetime.fromtimestamp(0, tz=dt.UTC)
+
+
+# An ID number under a field name we do not know (a source's own vocabulary): masked in text.
+_ID_LIKE: Final = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[0-9Xx]|\d{15})(?![0-9A-Za-z])")
+
+
+def _masked_ids(text: str) -> str:
+    return _ID_LIKE.sub(lambda m: m.group()[:4] + "*" * (len(m.group()) - 8) + m.group()[-4:], text)
 
 
 def _is_text(name: str) -> bool:
@@ -120,9 +129,10 @@ def _people(ids: Sequence[int]) -> dict[int, _Person]:
                 p.births.append(value)
             else:
                 p.identifiers.append((ident, value))
-        text = " ".join(v for k, v in fields.items() if _is_text(k))
+        # Keys sorted: PostgreSQL's jsonb keeps no order, and the text must read the same everywhere.
+        text = " ".join(fields[k] for k in sorted(fields) if _is_text(k))
         if text:
-            p.text.append(f"{sources.get(source_id, '')}：{text}")
+            p.text.append(f"{sources.get(source_id, '')}：{_masked_ids(text)}")
     return out
 
 
@@ -154,7 +164,8 @@ def _keyed(pk: int, kind: str, attributes: Mapping[str, Any], common: dict[str, 
     identifiers: list[tuple[str, str]] = []
     addresses: list[str] = []
     text: list[str] = []
-    for fname, item in attributes.items():
+    for fname in sorted(attributes):  # jsonb keeps no key order
+        item = attributes[fname]
         values = [str(item["value"]), *(str(o["value"]) for o in item.get("others", ()))]
         if fname in _NAME_FIELDS:
             if kind != EntityKind.VEHICLE:

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from huey.contrib.djhuey import HUEY
-from huey.storage import MemoryStorage
 
 from jingwu.core.models import AuditEntry, User
 from jingwu.records import linking, review
 from jingwu.records.models import Entity, SourceRecord
 from jingwu.records.search_documents import ENTITY, build_entities, index_entities
-from jingwu.records.tests.test_linking_fixture import UNCERTAIN, Province, entity_of
+from jingwu.records.tests.test_linking_fixture import ID1, UNCERTAIN, Province, entity_of
 from jingwu.search import selectors, services
 from jingwu.search.backend import TantivyBackend, get_backend
 from jingwu.search.registry import SearchDocument
@@ -101,16 +100,19 @@ def test_status_reports_documents_per_type_queued_changes_and_lag(province: Prov
     assert (status.pending_jobs, status.lag_seconds) == (0, 0.0)
     assert status.kinds == {"person": 9, "phone": 8, "place": 8, "vehicle": 1, "account": 1, "organization": 1}
     # Jobs queued but not run (the consumer is not running): status shows them and their wait.
+    monkeypatch.setattr(HUEY, "immediate_use_memory", False)  # keep the in-memory queue when switching
     monkeypatch.setattr(HUEY, "immediate", False)
-    monkeypatch.setattr(HUEY, "storage", MemoryStorage("search-status-test"))
     with django_capture_on_commit_callbacks(execute=True):
         index_entities([entity_of("HK1"), entity_of("HK2")])
     waiting = selectors.index_status()
     assert waiting.pending_jobs == 1 and waiting.lag_seconds >= 0.0
+    assert [(t.indexed, t.in_database) for t in waiting.types] == [(total, total)]
     out = io.StringIO()
     call_command("index", "status", stdout=out)
     assert "Queued index jobs: 1" in out.getvalue()
-    HUEY.execute(HUEY.dequeue())
+    job = HUEY.dequeue()
+    monkeypatch.setattr(HUEY, "immediate", True)  # run it here, in the test's transaction
+    HUEY.execute(job)
     assert selectors.index_status().pending_jobs == 0
 
 
@@ -145,6 +147,12 @@ def test_documents_are_built_with_a_fixed_number_of_queries(province: Province,
     assert sorted(p1.names) == ["陈大文", "陳大文"]
     assert not any(ident in text for text in p1.text for _kind, ident in p1.identifiers
                    if _kind == "resident_id")  # ID numbers never in the text a result shows
+    # Not even under a field name of a source's own: ID-like numbers in record text are masked.
+    hotel = SourceRecord.objects.get(pk=province.rid("HT1"))
+    SourceRecord.objects.filter(pk=hotel.pk).update(payload={**hotel.payload, "证件号码": ID1, "房卡": "1234"})
+    (p1,) = build_entities([entity_of("HK1")])
+    stay = next(t for t in p1.text if t.startswith("旅馆业"))
+    assert ID1 not in stay and f"{ID1[:4]}**********{ID1[-4:]}" in stay and "1234" in stay
 
 
 def _doc(pk: int, name: str) -> SearchDocument:

@@ -190,6 +190,15 @@ def test_an_officer_of_one_county_never_sees_or_counts_another_countys_records(p
     assert selectors.search(other_station, "陈大文").total == 0
 
 
+def test_an_entity_without_a_unit_shows_only_to_province_wide_roles(province: Province, officer: User) -> None:
+    p1 = entity_of("HK1")
+    Entity.objects.filter(pk=p1).update(unit=None)
+    services.index_update(doc_type="records.entity", ids=[p1])
+    county = user_with("officer_a1", "officer", province.tree.county_a1)
+    assert selectors.search(county, "陈大文").total == 0
+    assert hits(officer, "陈大文") == {p1}
+
+
 def test_suggestions_complete_names_and_plates_from_characters_or_pinyin(officer: User) -> None:
     assert [(s.text, s.count) for s in selectors.suggest(officer, "张")] == [("张伟", 2)]
     assert [(s.text, s.count) for s in selectors.suggest(officer, "陳大")] == [("陈大文", 1)]
