@@ -43,6 +43,7 @@ __all__ = [
     "Highlight",
     "Hit",
     "PreparedDocument",
+    "SchemaMismatch",
     "ScopeGrant",
     "SearchBackend",
     "SearchPage",
@@ -394,6 +395,10 @@ def _first(values: dict[str, list[Any]], name: str, default: Any = None) -> Any:
 # --------------------------------------------------------------------------- the Tantivy backend
 
 
+class SchemaMismatch(RuntimeError):
+    """The index folder holds an index built with another schema."""
+
+
 class TantivyBackend:
     """A Tantivy index in ``directory`` (see the module docstring)."""
 
@@ -411,10 +416,32 @@ class TantivyBackend:
         with self._open_lock:
             if self._index is None:
                 self.path.mkdir(parents=True, exist_ok=True)
-                index = tantivy.Index(SCHEMA, path=str(self.path), reuse=True)
+                try:
+                    index = tantivy.Index(SCHEMA, path=str(self.path), reuse=True)
+                except ValueError as exc:
+                    if "schema does not match" not in str(exc):
+                        raise
+                    raise SchemaMismatch(f"the search index in {self.path} has another schema: run "
+                                         f"`jingwu index rebuild`") from exc
                 analysis.register(index)  # analyzers are not stored with the index
                 self._index = index
             return self._index
+
+    def recreate(self) -> None:
+        """Start an empty index with this schema (before a full rebuild of an index whose
+        schema is out of date)."""
+        with self._write_lock, self._open_lock:
+            self.path.mkdir(parents=True, exist_ok=True)
+            index = tantivy.Index(SCHEMA, path=str(self.path), reuse=False)
+            analysis.register(index)
+            self._index, self._seen_commit = index, None
+
+    def schema_current(self) -> bool:
+        try:
+            self._open()
+        except SchemaMismatch:
+            return False
+        return True
 
     def _commit_stamp(self) -> int:
         try:

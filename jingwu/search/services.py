@@ -171,6 +171,10 @@ def index_rebuild(*, actor: User | None = None, doc_types: Sequence[str] | None 
     report = RebuildReport()
     started = time.perf_counter()
     backend = get_backend()
+    if not backend.schema_current():
+        if doc_types and {k.name for k in kinds} != {t.name for t in registry.doc_types()}:
+            raise ServiceError("the index has an old schema: rebuild every type", field="doc_types")
+        backend.recreate()
     for kind in kinds:
         total = kind.count()
         if progress is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tantivy
 from django.core.management import call_command
 from huey.contrib.djhuey import HUEY
 
@@ -19,7 +20,7 @@ from jingwu.records.models import Entity, SourceRecord
 from jingwu.records.search_documents import ENTITY, build_entities, index_entities
 from jingwu.records.tests.test_linking_fixture import ID1, UNCERTAIN, Province, entity_of
 from jingwu.search import selectors, services
-from jingwu.search.backend import TantivyBackend, get_backend
+from jingwu.search.backend import INDEX_FOLDER, SchemaMismatch, TantivyBackend, get_backend
 from jingwu.search.registry import SearchDocument
 from jingwu.search.tests.conftest import user_with
 
@@ -189,3 +190,20 @@ def test_one_writer_at_a_time_and_readers_see_every_commit(tmp_path: Path) -> No
 
 def test_the_configured_folder_is_this_tests_own(index_folder: Path) -> None:
     assert get_backend().directory == index_folder
+
+
+
+def test_an_index_with_another_schema_is_refused_until_rebuilt(province: Province, settings: Any,
+                                                               tmp_path: Path) -> None:
+    stale = tmp_path / "stale"
+    (stale / INDEX_FOLDER).mkdir(parents=True)
+    old = tantivy.SchemaBuilder()
+    old.add_text_field("title", stored=True)
+    tantivy.Index(old.build(), path=str(stale / INDEX_FOLDER))
+    with pytest.raises(SchemaMismatch, match="jingwu index rebuild"):
+        TantivyBackend(stale).count()
+    settings.JINGWU_SEARCH_DIR = stale
+    officer = user_with("officer", "officer", province.tree.province)
+    report = services.index_rebuild()
+    assert report.total == Entity.objects.filter(merged_into__isnull=True).count()
+    assert selectors.search(officer, "陈大文").total == 1

@@ -19,8 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("--job-workers", type=int, default=2, help="job consumer threads (default 2)")
 
     def handle(self, *args: Any, addrport: str, job_workers: int, **options: Any) -> None:
+        from django.utils.module_loading import autodiscover_modules
         from huey.contrib.djhuey import HUEY
 
+        autodiscover_modules("tasks")  # as `run_huey` does: the consumer must know every task
         if HUEY.immediate:
             raise CommandError("jobs are set to run immediately (JINGWU_JOBS_IMMEDIATE); nothing to consume")
         consumer = HUEY.create_consumer(workers=max(1, job_workers), worker_type="thread", periodic=True,
