@@ -85,11 +85,18 @@ class _Person:
     text: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """How to read a person's record of one shape (kind and fields present)."""
+
+    values: tuple[tuple[str, str, str], ...]  # (what, identifier kind, record field)
+    text: tuple[str, ...]  # the fields that are text, in key order
+
+
 @functools.lru_cache(maxsize=1024)
-def _reading(kind: str, present: frozenset[str]) -> tuple[tuple[str, str, str], ...]:
-    """How to read a person's record of ``kind`` holding the fields ``present``: (what,
-    identifier kind, record field) triples, from records.attributes.role() — asked once
-    per shape of record with each field standing for its own name."""
+def _reading(kind: str, present: frozenset[str]) -> _Reading:
+    """Asked once per shape of record, from records.attributes.role() with each field
+    standing for its own name."""
     facts = Facts(0, "", 0, _EPOCH, None, kind, {name: name for name in present})
     own = role(facts, PERSON)
     out = [("name", "", own[f]) for f in _NAME_FIELDS if f in own]
@@ -101,7 +108,8 @@ def _reading(kind: str, present: frozenset[str]) -> tuple[tuple[str, str, str], 
         theirs = role(facts, other_kind).get(fname)
         if theirs:
             out.append(("identifier", ident, theirs))
-    return tuple(out)
+    # Key order: PostgreSQL's jsonb keeps none, and the text must read the same everywhere.
+    return _Reading(tuple(out), tuple(sorted(k for k in present if _is_text(k))))
 
 
 def _people(ids: Sequence[int]) -> dict[int, _Person]:
@@ -117,9 +125,12 @@ def _people(ids: Sequence[int]) -> dict[int, _Person]:
                 .annotate(values=Coalesce("record__fields", "record__payload", output_field=JSONField()))
                 .order_by("record_id").values_list("entity_id", "record__kind", "record__source_id", "values"))
     for entity_id, kind, source_id, values in rows:
-        fields = _strings(_json(values))
+        fields = _json(values)
+        if not all(type(v) is str and v for v in fields.values()):
+            fields = _strings(fields)
         p = out[entity_id]
-        for target, ident, theirs in _reading(kind, frozenset(fields)):
+        reading = _reading(kind, frozenset(fields))
+        for target, ident, theirs in reading.values:
             value = fields[theirs]
             if target == "name":
                 p.names.append(value)
@@ -129,9 +140,8 @@ def _people(ids: Sequence[int]) -> dict[int, _Person]:
                 p.births.append(value)
             else:
                 p.identifiers.append((ident, value))
-        # Keys sorted: PostgreSQL's jsonb keeps no order, and the text must read the same everywhere.
-        text = " ".join(fields[k] for k in sorted(fields) if _is_text(k))
-        if text:
+        if reading.text:
+            text = " ".join([fields[k] for k in reading.text])
             p.text.append(f"{sources.get(source_id, '')}：{_masked_ids(text)}")
     return out
 

@@ -3,8 +3,8 @@
 - **Han text** is one token per Han character; Latin letters and digits stay whole runs
   (``HAN_PATTERN``).  Queries match a run of characters with a phrase query, so 张伟
   matches 张伟 and never 伟张, and nothing depends on a word list.
-- **Words**: longer text is also cut into words by jieba (rjieba) into a separate field;
-  word matches only raise the score of documents that match anyway.
+- **Words**: longer text (source records' text) is cut into words by jieba (rjieba) and
+  matched as a phrase of words; names and addresses are in the words field too.
 - **Traditional → simplified** with OpenCC t2s before anything else, documents and
   queries alike (陳 → 陈); never the other way.
 - **Names** are also kept whole (for exact and typo matching) and read as pinyin, full
@@ -40,6 +40,7 @@ __all__ = [
     "HAN_PATTERN",
     "IDENTIFIER_KINDS",
     "KEYWORDS",
+    "STORED_ONLY",
     "SUGGEST_SEPARATOR",
     "WORDS",
     "AnalysedDocument",
@@ -62,6 +63,8 @@ WORDS: Final = "jingwu_words"
 # Keyword fields take their terms as one space-separated string: one call into Tantivy
 # for a field, not one per value (values never hold ASCII whitespace).
 KEYWORDS: Final = "jingwu_keywords"
+# Kept for showing only (a result's record text): whole value as one token, then dropped.
+STORED_ONLY: Final = "jingwu_stored_only"
 SUGGEST_SEPARATOR: Final = "\x1f"
 # Identifier kinds as index terms use them ("phone:+8613912340001").
 IDENTIFIER_KINDS: Final = ("resident_id", "phone", "plate", "uscc", "account")
@@ -86,11 +89,17 @@ def _keywords_analyzer() -> tantivy.TextAnalyzer:
     return tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
 
 
+@functools.cache
+def _stored_only_analyzer() -> tantivy.TextAnalyzer:
+    return tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.raw()).filter(tantivy.Filter.remove_long(1)).build()
+
+
 def register(index: tantivy.Index) -> None:
     """Register our analyzers with an opened index (Tantivy does not store them)."""
     index.register_tokenizer(HAN, _han_analyzer())
     index.register_tokenizer(WORDS, _words_analyzer())
     index.register_tokenizer(KEYWORDS, _keywords_analyzer())
+    index.register_tokenizer(STORED_ONLY, _stored_only_analyzer())
 
 
 # --------------------------------------------------------------------------- text
@@ -166,7 +175,9 @@ def identifier_term(kind: str, value: str) -> str:
             phone = validate_phone(value)
             norm = phone.normalized if phone.valid else clean_input(value)
     elif kind in IDENTIFIER_KINDS:
-        norm = clean_input(value)
+        # Sources give most identifiers clean already (an account's digits, a plate).
+        tail = value[1:] if value and not value[0].isascii() else value
+        norm = value.upper() if tail.isascii() and tail.isalnum() else clean_input(value)
     else:
         raise ValueError(f"unknown identifier kind {kind!r}; expected one of {IDENTIFIER_KINDS}")
     return f"{kind}:{norm}"

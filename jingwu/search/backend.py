@@ -34,7 +34,7 @@ import tantivy
 from django.conf import settings
 
 from jingwu.search import analysis
-from jingwu.search.analysis import HAN, KEYWORDS, WORDS
+from jingwu.search.analysis import HAN, KEYWORDS, STORED_ONLY, WORDS
 from jingwu.search.query import ParsedQuery, TextClause
 from jingwu.search.registry import SearchDocument
 
@@ -168,14 +168,14 @@ def _schema() -> tantivy.Schema:
     b.add_text_field("unit", tokenizer_name=KEYWORDS, index_option="basic")
     b.add_text_field("unit_path", stored=True, tokenizer_name="raw", index_option="basic")
     b.add_date_field("date", stored=True, indexed=True, fast=True)
-    b.add_text_field("title", stored=True, tokenizer_name=HAN)
+    b.add_text_field("title", stored=True, tokenizer_name=STORED_ONLY, index_option="basic")  # names hold it
     b.add_text_field("name", stored=True, tokenizer_name=HAN)
     b.add_text_field("name_exact", tokenizer_name=KEYWORDS, index_option="basic")
     b.add_text_field("name_pinyin", tokenizer_name=KEYWORDS, index_option="basic")
     b.add_text_field("name_initials", tokenizer_name=KEYWORDS, index_option="basic")
     b.add_text_field("address", stored=True, tokenizer_name=HAN)
-    b.add_text_field("body", stored=True, tokenizer_name=HAN)
-    b.add_text_field("words", tokenizer_name=WORDS, index_option="freq")
+    b.add_text_field("body", stored=True, tokenizer_name=STORED_ONLY, index_option="basic")  # shown, not searched
+    b.add_text_field("words", tokenizer_name=WORDS)
     b.add_text_field("ident", tokenizer_name=KEYWORDS, index_option="basic")
     b.add_text_field("birth", tokenizer_name=KEYWORDS, index_option="basic")
     b.add_text_field("suggest", tokenizer_name=KEYWORDS, index_option="basic")
@@ -229,7 +229,7 @@ _MUST, _SHOULD = tantivy.Occur.Must, tantivy.Occur.Should
 
 # Relative weight of each way a text term can match.
 BOOST: Final = {"ident": 20.0, "name_exact": 10.0, "name": 6.0, "name_pinyin": 6.0, "name_initials": 2.0,
-                "title": 3.0, "address": 3.0, "body": 1.0, "words": 0.5,
+                "address": 3.0, "body": 1.0,
                 "similar_pinyin": 4.0, "similar_name": 3.0, "similar_pinyin_typo": 3.0}
 FUZZY_NAME_MIN: Final = 3  # one wrong character in a two-character name is another name
 FUZZY_PINYIN_MIN: Final = 5
@@ -282,30 +282,25 @@ def _term_query(term: TextClause, similar: bool) -> tantivy.Query | None:
     if anywhere or term.field == "address":
         ways.append(_boost(_chars("address", tokens), "address"))
     if anywhere:
-        ways.append(_boost(_chars("title", tokens), "title"))
-        ways.append(_boost(_chars("body", tokens), "body"))
+        if found := analysis.words(text):  # record text, by jieba's words
+            ways.append(_boost(_chars("words", found), "body"))
     return _any(ways)
 
 
 def match_query(query: ParsedQuery, similar: bool) -> tantivy.Query | None:
-    """Every clause of the parsed query must match; jieba words only add to the score."""
+    """Every clause of the parsed query must match."""
     must: list[tantivy.Query] = []
     for ident in query.identifiers:
         must.append(_boost(_Q.term_query(SCHEMA, "ident", f"{ident.kind}:{ident.value}"), "ident"))
     for birth in query.births:
         must.append(_Q.const_score_query(_Q.term_query(SCHEMA, "birth", birth), 1.0))
-    boosts: list[tantivy.Query] = []
     for term in query.terms:
         q = _term_query(term, similar)
-        if q is None:
-            continue
-        must.append(q)
-        if term.field is None:
-            boosts.extend(_boost(_Q.term_query(SCHEMA, "words", w), "words")
-                          for w in analysis.words(analysis.simplified(term.text)))
+        if q is not None:
+            must.append(q)
     if not must:
         return None
-    return _Q.boolean_query([(_MUST, q) for q in must] + [(_SHOULD, q) for q in boosts])
+    return _Q.boolean_query([(_MUST, q) for q in must])
 
 
 def scope_query(scope: Sequence[ScopeGrant]) -> tantivy.Query:
