@@ -281,9 +281,8 @@ def _term_query(term: TextClause, similar: bool) -> tantivy.Query | None:
                 ways.append(_boost(_Q.fuzzy_term_query(SCHEMA, "name_exact", norm, distance=1), "similar_name"))
     if anywhere or term.field == "address":
         ways.append(_boost(_chars("address", tokens), "address"))
-    if anywhere:
-        if found := analysis.words(text):  # record text, by jieba's words
-            ways.append(_boost(_chars("words", found), "body"))
+    if anywhere and (found := analysis.words(text)):  # record text, by jieba's words
+        ways.append(_boost(_chars("words", found), "body"))
     return _any(ways)
 
 
