@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["DocumentType", "SearchDocument", "autodiscover", "doc_type", "doc_types", "kind_labels", "register"]
@@ -65,7 +65,6 @@ class DocumentType:
     count: Callable[[], int]
     url: Callable[[int], str]
     batch_size: int = 2000
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _TYPES: dict[str, DocumentType] = {}
