@@ -4,7 +4,7 @@
   (``HAN_PATTERN``).  Queries match a run of characters with a phrase query, so 张伟
   matches 张伟 and never 伟张, and nothing depends on a word list.
 - **Words**: longer text (source records' text) is cut into words by jieba (rjieba) and
-  matched as a phrase of words; names and addresses are in the words field too.
+  matched as a phrase of words.
 - **Traditional → simplified** with OpenCC t2s before anything else, documents and
   queries alike (陳 → 陈); never the other way.
 - **Names** are also kept whole (for exact and typo matching) and read as pinyin, full
@@ -247,8 +247,9 @@ def analyse(docs: Sequence[SearchDocument]) -> list[AnalysedDocument]:
         a.names = a.name_exact = _unique([k.norm for k in own])
         a.name_pinyin = _unique([k.pinyin.replace(" ", "") for k in own if k.pinyin])
         a.name_initials = _unique([k.initials for k in own if k.initials])
-        # One jieba call a document; the whitespace analyzer drops the spaces it returns.
-        a.words = " ".join(rjieba.cut(" ".join((*a.names, *a.addresses, *a.text))))
+        # Record text only (names and addresses have their own fields); one jieba call a
+        # document, and the whitespace analyzer drops the spaces jieba returns.
+        a.words = " ".join(rjieba.cut(" ".join(a.text))) if a.text else ""
         a.identifiers = _unique([identifier_term(kind, value) for kind, value in d.identifiers if value])
         a.births = _unique([t for b in d.births for t in birth_terms(b)])
         suggest = [f"{k.norm}{SUGGEST_SEPARATOR}{k.norm}" for k in own]
