@@ -63,7 +63,7 @@ demo: setup
 	@echo ""
 	@echo "jingwu is starting on http://127.0.0.1:8000/  — sign in with a demo account above."
 	@echo "Start with demo_officer (my tasks), then /api/docs for the API. Ctrl-C stops it."
-	$(BIN)/jingwu runserver 127.0.0.1:8000 --noreload
+	$(BIN)/jingwu serve 127.0.0.1:8000
 
 ## --- test -----------------------------------------------------------------
 

@@ -17,3 +17,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if reporter:
             reporter.write_line(f"JINGWU_NO_SKIPS: {skipped} test(s) skipped; make test allows none", red=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _search_index_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test session (and xdist worker) indexes into its own folder, never var/search."""
+    from django.conf import settings
+
+    settings.JINGWU_SEARCH_DIR = tmp_path_factory.mktemp("search-index")

@@ -17,6 +17,7 @@ from jingwu.core.services import ServiceError
 from jingwu.dispatch.api import router as dispatch_router
 from jingwu.records.api import router as records_import_router
 from jingwu.records.api_entities import router as records_entities_router
+from jingwu.search.api import router as search_router
 
 api = NinjaAPI(
     title="jingwu API",
@@ -32,6 +33,7 @@ api.add_router("/records", records_entities_router)
 api.add_router("/", dispatch_router)
 api.add_router("/cases", cases_router)
 api.add_router("/antifraud", antifraud_router)
+api.add_router("/", search_router)
 
 
 @api.exception_handler(PermissionDenied)

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "jingwu.records",
     "jingwu.cases",
     "jingwu.antifraud",
+    "jingwu.search",
     "jingwu.synthetic",
     "jingwu.dispatch",
 ]
@@ -231,6 +232,8 @@ WHITENOISE_USE_FINDERS = True
 # --- components -----------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 NATS_URL = os.environ.get("NATS_URL", "")
+# The search index folder (jingwu.search); one writer at a time, guarded by a lock file in it.
+JINGWU_SEARCH_DIR = Path(os.environ.get("JINGWU_SEARCH_DIR", VAR_DIR / "search")).resolve()
 HUEY: dict[str, object] = {"name": "jingwu", "immediate": _env_bool("JINGWU_JOBS_IMMEDIATE", False)}
 if REDIS_URL:
     HUEY.update(huey_class="huey.RedisHuey", url=REDIS_URL)

@@ -12,5 +12,6 @@ urlpatterns = [
     path("cases/", include("jingwu.cases.urls")),
     path("public/cases/", include("jingwu.cases.urls_public")),
     path("antifraud/", include("jingwu.antifraud.urls")),
+    path("search/", include("jingwu.search.urls")),
     path("", include("jingwu.core.urls")),
 ]

@@ -23,6 +23,7 @@ class NavEntry:
 NAV: list[NavEntry] = [
     NavEntry("core:home", _("我的待办"), Action.PORTAL_USE),
     NavEntry("core:purpose", _("查询事由"), Action.PORTAL_USE),
+    NavEntry("search:page", _("警务千度"), Action.SEARCH_QUERY),
     NavEntry("core:audit", _("审计日志"), Action.AUDIT_READ),
     NavEntry("records:review_queue", _("关联复核"), Action.RECORDS_LINK_REVIEW),
     NavEntry("records:imports", _("数据导入"), Action.RECORDS_IMPORT),

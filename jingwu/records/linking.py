@@ -66,7 +66,7 @@ from jingwu.core import access, audit
 from jingwu.core.identifiers import validate_resident_id
 from jingwu.core.models import Unit, User
 from jingwu.core.services import ServiceError
-from jingwu.records import linkage
+from jingwu.records import linkage, search_documents
 from jingwu.records.attributes import Facts, choose_attributes, entity_key, facts_from_row, role
 from jingwu.records.models import (
     Entity,
@@ -1092,6 +1092,7 @@ def _link_run(actor: User | None, mode: Mode, config: linkage.LinkageConfig, pro
                 touched = set(Entity.objects.filter(merged_into__isnull=True, created_at__lt=now)
                               .values_list("pk", flat=True))
             stats["entities_refreshed"] = refresh_entities(touched | keyed_touched, facts, now)
+            search_documents.index_entities(touched | keyed_touched, since=now)  # jingwu.search, after commit
             stage("review")
             unit_of = {rid: f.unit_id for rid, f in facts.items()}
             stats.update(_write_review_pairs(run, linked.queue, unit_of, full=full))

@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 from jingwu.core import access, audit
 from jingwu.core.models import User
 from jingwu.core.services import ServiceError
-from jingwu.records import linkage, linking
+from jingwu.records import linkage, linking, search_documents
 from jingwu.records.models import (
     Entity,
     EntityKind,
@@ -100,6 +100,7 @@ def _after_move(moved: dict[int, int], entities: Iterable[int]) -> None:
     facts: dict[int, linking.Facts] = {}
     linking.sync_relations(set(moved), facts, moved=moved)
     linking.refresh_entities(set(entities), facts)
+    search_documents.index_entities({*entities, *moved.values()})  # jingwu.search, after commit
 
 
 def _split_off(entity: Entity, records: list[int]) -> Entity:
