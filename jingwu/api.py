@@ -8,8 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
-from jingwu.cases.api import router as cases_router
 from jingwu.antifraud.api import router as antifraud_router
+from jingwu.cases.api import router as cases_router
 from jingwu.core.api import router as core_router
 from jingwu.core.api_auth import BearerTokenAuth, ScopeDenied, SessionAuth
 from jingwu.core.purpose import PurposeRequired
