@@ -60,6 +60,9 @@ setup: $(VENV)/.synced system-packages frontend messages
 demo: setup
 	$(BIN)/jingwu migrate --no-input -v 0
 	$(BIN)/jingwu seed
+	# Link what is not yet linked (all of it the first time; nothing on a second run); the
+	# entities reach the search index through the job queue that `jingwu serve` consumes.
+	$(BIN)/jingwu link
 	@echo ""
 	@echo "jingwu is starting on http://127.0.0.1:8000/  — sign in with a demo account above."
 	@echo "Start with demo_officer (my tasks), then /api/docs for the API. Ctrl-C stops it."
