@@ -42,6 +42,9 @@
 
   function draw() {
     chart.setOption({
+      // No entry animation: a node is where it is drawn from the first frame, so a click
+      // (or a test) right after a ring loads hits it, and no one waits for motion.
+      animation: false,
       tooltip: { renderMode: "richText" },
       legend: [{ data: kinds.map(function (k) { return text.kinds[k]; }), bottom: 0 }],
       series: [{
