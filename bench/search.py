@@ -312,6 +312,7 @@ def _person_entities(persons: Sequence[Any]) -> dict[int, int]:
 
 class Engine:
     name = ""
+    timeouts = 0  # queries stopped at --peer-timeout (their time counts as the timeout)
 
     def prepare(self, query: Query) -> Any:  # untimed: what the engine's caller has at hand
         return query
@@ -413,6 +414,15 @@ class PgTrigram(Engine):
         self.conn = conn
 
     def run(self, prepared: Any) -> list[int]:
+        import psycopg
+
+        try:
+            return self._run(prepared)
+        except psycopg.errors.QueryCanceled:
+            self.timeouts += 1
+            return []
+
+    def _run(self, prepared: Any) -> list[int]:
         with self.conn.cursor() as cur:
             if prepared.similar:
                 cur.execute("SELECT id FROM peer_doc WHERE %s <%% doc ORDER BY word_similarity(%s, doc) DESC, id "
@@ -433,8 +443,17 @@ class PgFullText(Engine):
         return spaced(query.text.lower())
 
     def run(self, prepared: Any) -> list[int]:
+        import psycopg
+
         if not prepared:
             return []
+        try:
+            return self._run(prepared)
+        except psycopg.errors.QueryCanceled:
+            self.timeouts += 1
+            return []
+
+    def _run(self, prepared: Any) -> list[int]:
         with self.conn.cursor() as cur:
             cur.execute("SELECT id FROM peer_doc, phraseto_tsquery('simple', %s) q WHERE tsv @@ q "
                         "ORDER BY ts_rank(tsv, q) DESC, id LIMIT %s", (prepared, PAGE))
@@ -444,8 +463,9 @@ class PgFullText(Engine):
 class Fts5Trigram(Engine):
     name = "fts5"
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, db: sqlite3.Connection, timeout: float) -> None:
+        self.db, self.timeout, self.deadline = db, timeout, math.inf
+        db.set_progress_handler(lambda: int(time.perf_counter() > self.deadline), 10_000)
 
     def prepare(self, query: Query) -> Any:
         text = query.text
@@ -457,7 +477,14 @@ class Fts5Trigram(Engine):
 
     def run(self, prepared: Any) -> list[int]:
         sql, params = prepared
-        return [row[0] for row in self.db.execute(sql, params)]
+        self.deadline = time.perf_counter() + self.timeout
+        try:
+            return [row[0] for row in self.db.execute(sql, params)]
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            self.timeouts += 1
+            return []
 
 
 def _like_escape(text: str) -> str:
@@ -550,6 +577,7 @@ class ClassResult:
     recall10_same_sound: float | None = None  # typo class: same-sound typos only
     same_sound: int = 0
     empty: int = 0  # queries that found nothing
+    timeouts: int = 0  # queries stopped at --peer-timeout (counted at the time they ran)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -569,15 +597,18 @@ def measure_engine(engine: Engine, queries: Sequence[Query], warmup: int) -> tup
     times: dict[str, list[float]] = defaultdict(list)
     hits: dict[str, list[list[int]]] = defaultdict(list)
     misses: list[dict[str, Any]] = []
+    timeouts: dict[str, int] = defaultdict(int)
     for q, p in zip(queries, prepared, strict=True):
+        before = engine.timeouts
         started = time.perf_counter()
         found = engine.run(p)
         times[q.cls].append((time.perf_counter() - started) * 1000)
         hits[q.cls].append(found)
+        timeouts[q.cls] += engine.timeouts - before
     out = {}
     for cls, values in times.items():
         r = ClassResult(len(values), percentile(values, 0.5), percentile(values, 0.95), percentile(values, 0.99),
-                        empty=sum(1 for h in hits[cls] if not h))
+                        empty=sum(1 for h in hits[cls] if not h), timeouts=timeouts[cls])
         class_queries = [q for q in queries if q.cls == cls]
         if cls in IDENTIFIER_CLASSES:
             good = [bool(h) and h[0] in q.expected_top for q, h in zip(class_queries, hits[cls], strict=True)]
@@ -650,6 +681,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query-seed", type=int, default=4, help="seed drawing the query sets (4)")
     parser.add_argument("--warmup", type=int, default=20, help="queries run untimed first, per engine (20)")
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"which to run ({','.join(ENGINES)})")
+    parser.add_argument("--peer-timeout", type=float, default=10.0,
+                        help="seconds a peer's query may run before it is stopped and counted as such (10)")
     parser.add_argument("--skip-rebuild", action="store_true", help="keep the index as it is (no indexing figure)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args(argv)
@@ -683,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
 
     entities = Entity.objects.filter(merged_into__isnull=True).count()
     report["entities"] = entities
-    print(f"Province: {entities:,} live entities from {people:,} people in {data}", flush=True)
+    print(f"Province: {entities:,} live entities in {data}", flush=True)
 
     # Indexing.
     if not args.skip_rebuild:
@@ -742,9 +775,10 @@ def main(argv: list[str] | None = None) -> int:
                 import psycopg
 
                 conn = psycopg.connect(pg_url, autocommit=True)
+                conn.execute(f"SET statement_timeout = {int(args.peer_timeout * 1000)}")
                 engine = PgTrigram(conn) if name == "pg_trgm" else PgFullText(conn)
             else:
-                engine = Fts5Trigram(sqlite3.connect(data / "peer-fts5.sqlite3"))
+                engine = Fts5Trigram(sqlite3.connect(data / "peer-fts5.sqlite3"), args.peer_timeout)
             started = time.perf_counter()
             results[name], engine_misses = measure_engine(engine, queries, args.warmup)
             misses.extend(engine_misses)
@@ -811,6 +845,10 @@ def print_table(report: dict[str, Any], results: dict[str, dict[str, ClassResult
         for p in peers_here:
             row += f"{results[p][cls].p95_ms / sel.p95_ms:>12.1f}" if sel is not None else f"{'':>12}"
         print(row)
+    stopped = {f"{n}/{cls}": r.timeouts for n, by_class in results.items() for cls, r in by_class.items()
+               if r.timeouts}
+    if stopped:
+        print(f"Queries stopped at --peer-timeout (their latency is the timeout): {stopped}")
     print()
     print("Relevance: identifier classes top-1 accuracy, name classes recall@10")
     print(f"{'class':<28}" + "".join(f"{n:>10}" for n in names))
