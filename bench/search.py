@@ -34,9 +34,12 @@ SQLite database and the ground truth. When it holds no people yet it is made the
   recall@10 (the entities of the people who bear the name — or its pinyin — found among
   the first ten, out of at most ten).
 
-The peers hold one row per indexed document with the same text our index holds (names,
-pinyin, addresses, identifiers in normal form, record text), and are given the query as
-typed. Prints one table, ours beside each peer with the ratios; ``--out`` writes JSON.
+The application's database is the folder's SQLite file; the peers' PostgreSQL is the
+server DATABASE_URL names when it names one, else the embedded one (jingwu.testing.postgres),
+in a fresh database ``jingwu_bench_search``. The peers hold one row per indexed document
+with the same text our index holds (names, pinyin, addresses, identifiers in normal form,
+record text), and are given the query as typed. Prints one table, ours beside each peer
+with the ratios; ``--out`` writes JSON.
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ def province_make(data: Path, people: int, seed: int) -> float:
     return time.perf_counter() - started
 
 
-def _people_in_database(data: Path) -> int:
+def _entities_in_database(data: Path) -> int:
     path = data / "jingwu.sqlite3"
     if not path.exists():
         return 0
@@ -691,12 +694,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown engines {unknown}; known: {', '.join(ENGINES)}")
     data = (args.data or ROOT / "var" / "bench-search" / f"e{args.entities}").resolve()
+    peer_server = os.environ.get("DATABASE_URL", "")  # a PostgreSQL server named here hosts the peers
     data.mkdir(parents=True, exist_ok=True)
     people = max(100, round(args.entities / ENTITIES_PER_PERSON))
     report: dict[str, Any] = {"machine": machine(), "entities_asked": args.entities, "people_seeded": people,
                               "query_seed": args.query_seed, "queries_per_class": args.queries,
                               "command": " ".join([Path(sys.executable).name, *sys.argv])}
-    if _people_in_database(data) == 0:
+    if _entities_in_database(data) == 0:
         report["province_make_s"] = province_make(data, people, args.seed)
     os.environ.update({k: v for k, v in _environment(data).items() if k.startswith(("JINGWU_", "DATABASE_URL",
                                                                                     "DJANGO_"))})
@@ -749,8 +753,13 @@ def main(argv: list[str] | None = None) -> int:
     if {"pg_trgm", "pg_fts", "fts5"} & set(engines):
         from jingwu.testing.postgres import server_url
 
-        server_url(keep_running=False)  # an embedded server started here stops with this process
+        app_database = os.environ["DATABASE_URL"]
+        if peer_server.startswith(("postgres://", "postgresql://")):
+            os.environ["DATABASE_URL"] = peer_server
+        else:
+            server_url(keep_running=False)  # an embedded server started here stops with this process
         pg_url = postgres_database_url(PEER_DB).replace("postgres://", "postgresql://", 1)
+        os.environ["DATABASE_URL"] = app_database
         peer_info = peers_load(pg_url, data / "peer-fts5.sqlite3")
         report["peers"] = peer_info
         print(f"Peers loaded: {peer_info}", flush=True)
