@@ -87,6 +87,7 @@
       });
       positions();
       window.setInterval(positions, refresh);
+      document.body.addEventListener("board-refresh", positions);  // after a call or a dispatch
     });
 
   // A click on an incident on the map opens it in the panel, as its row's button does.
