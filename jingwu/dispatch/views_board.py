@@ -11,8 +11,10 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from jingwu.core import access
@@ -28,6 +30,9 @@ from jingwu.dispatch.workflow import IncidentStatus
 # A timer turns amber at this share of its target, red past the target.
 WARN_SHARE = 0.75
 REFRESH_SECONDS = 5
+# Rows of the list (the most urgent); the counts and the map cover every open incident. A board
+# is read from the top, and each row costs about half a millisecond to render.
+BOARD_ROWS = 100
 REFRESH_EVENT = "board-refresh"
 
 
@@ -39,49 +44,73 @@ class BoardRow:
     target_seconds: float | None
     elapsed: int
     state: str  # "ok", "warn", "late" or "none" (no target)
+    status_label: str
+    category_label: str  # "" until classified
+
+    @property
+    def since_iso(self) -> str:
+        return self.since.isoformat() if self.since is not None else ""
+
+    @property
+    def target_whole(self) -> int | None:
+        return round(self.target_seconds) if self.target_seconds is not None else None
 
     @property
     def priority(self) -> int | None:
         return self.incident.priority or self.incident.suggested_priority
 
 
-def _clock(incident: Incident) -> tuple[str, datetime | None, float | None]:
-    """The step the incident waits for, since when, and that step's target in seconds."""
+# What the clock of an incident in each status waits for.
+STAGES = {IncidentStatus.RECEIVED: gettext_lazy("待派警"), IncidentStatus.CLASSIFIED: gettext_lazy("待派警"),
+          IncidentStatus.DISPATCHED: gettext_lazy("待到场"), IncidentStatus.DIVERTED: gettext_lazy("待对方反馈"),
+          IncidentStatus.ON_SCENE: gettext_lazy("现场处置"), IncidentStatus.AWAITING_CASE: gettext_lazy("待转案件")}
+
+
+def _clock(incident: Incident) -> tuple[datetime | None, float | None]:
+    """Since when the incident's clock runs, and its step's target in seconds (None: no target)."""
     status = incident.status
     if status in (IncidentStatus.RECEIVED, IncidentStatus.CLASSIFIED):
-        return _("待派警"), incident.answered_at or incident.received_at, settings.JINGWU_DISPATCH_PROCESSING_SECONDS
+        return incident.answered_at or incident.received_at, settings.JINGWU_DISPATCH_PROCESSING_SECONDS
     if status == IncidentStatus.DISPATCHED:
         county = incident.county.code if incident.county is not None else ""
-        return _("待到场"), incident.dispatched_at, timing.arrival_target(county, incident.centre.code)
+        return incident.dispatched_at, timing.arrival_target(county, incident.centre.code)
     if status == IncidentStatus.DIVERTED:
-        return _("待对方反馈"), incident.diverted_at, None
+        return incident.diverted_at, None
     if status == IncidentStatus.ON_SCENE:
-        return _("现场处置"), incident.arrived_at, None
-    return _("待转案件"), incident.closed_at, None
+        return incident.arrived_at, None
+    return incident.closed_at, None
 
 
 def board_rows(incidents: list[Incident], now: datetime) -> list[BoardRow]:
+    # Labels translated once per render, not once per row: 500 rows of lazy labels cost more than the query.
+    statuses = {s.value: str(s.label) for s in IncidentStatus}
+    categories = {c.value: str(c.label) for c in classifier.Category}
+    stages: dict[str, str] = {str(status): str(label) for status, label in STAGES.items()}
     rows = []
     for incident in incidents:
-        stage, since, target = _clock(incident)
+        since, target = _clock(incident)
+        stage = stages.get(incident.status, "")
         elapsed = max(0, int((now - since).total_seconds())) if since is not None else 0
         state = "none"
         if target is not None:
             state = "late" if elapsed > target else "warn" if elapsed >= WARN_SHARE * target else "ok"
-        rows.append(BoardRow(incident, stage, since, target, elapsed, state))
+        rows.append(BoardRow(incident, stage, since, target, elapsed, state, statuses.get(incident.status, ""),
+                             categories.get(incident.category, "")))
     return rows
 
 
 def _board_context(request: HttpRequest) -> dict[str, Any]:
     user = _user(request)
-    rows = board_rows(selectors.board_incidents(user), timezone.now())
+    rows = board_rows(selectors.board_incidents(user, limit=BOARD_ROWS), timezone.now())
     counts = selectors.status_counts(user)
     return {
-        "rows": rows, "open_total": sum(counts.values()), "limit": selectors.BOARD_LIMIT,
+        "rows": rows, "open_total": sum(counts.values()), "limit": BOARD_ROWS,
         "counts": [(workflow.IncidentStatus(s).label, n) for s, n in counts.items()],
         "units": [(workflow.UnitStatus(s).label, s, n) for s, n in selectors.unit_counts(user).items()],
         "awaiting_case": selectors.awaiting_case_count(user), "refresh": REFRESH_SECONDS,
-        "warn_share": WARN_SHARE,
+        # Row links are built from these prefixes: reversing two URLs per row costs more than the rest of the row.
+        "incident_base": reverse("dispatch:incident", kwargs={"pk": 0})[:-2],
+        "panel_base": reverse("dispatch:board_panel", kwargs={"pk": 0})[:-2],
     }
 
 
