@@ -150,8 +150,10 @@ def board_positions(request: HttpRequest) -> JsonResponse:
     user = _user(request)
     units = [[lon, lat, status, sign, pk] for pk, sign, status, lat, lon in selectors.patrol_units(user).filter(
         lat__isnull=False).values_list("pk", "call_sign", "status", "lat", "lon")]
-    incidents = [[i.lon, i.lat, i.priority or i.suggested_priority or 0, i.number, i.pk]
-                 for i in selectors.board_incidents(user) if i.lat is not None and i.lon is not None]
+    placed = selectors.open_incidents(user).filter(lat__isnull=False, lon__isnull=False).order_by("-received_at")
+    incidents = [[lon, lat, priority or suggested or 0, number, pk] for pk, number, lat, lon, priority, suggested
+                 in placed.values_list("pk", "number", "lat", "lon", "priority", "suggested_priority")[
+                     :selectors.BOARD_LIMIT]]
     return JsonResponse({"units": units, "incidents": incidents})
 
 
