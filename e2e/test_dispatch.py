@@ -90,3 +90,39 @@ def test_a_dispatcher_takes_a_call_accepts_the_recommended_unit_and_sees_the_boa
     assert Assignment.objects.get().patrol_unit.call_sign == "Q1"
     assert desk.console_errors == []  # nothing refused by the Content-Security-Policy
     desk.screenshot(path=SCREENSHOT, full_page=True)
+
+
+def test_an_officer_accepts_arrives_and_records_the_result_on_a_phone(phone: Any, world: World) -> None:
+    from jingwu.dispatch import services
+    from jingwu.dispatch.models import PatrolMember, PatrolUnit
+    from jingwu.dispatch.tests.factories import classified
+
+    world.officer_q.set_password(PASSWORD)
+    world.officer_q.save(update_fields=["password"])
+    unit = PatrolUnit.objects.get(call_sign="Q1")
+    PatrolMember.objects.create(patrol_unit=unit, name="张警官", user=world.officer_q, leader=True)
+    incident = classified(world, "芙蓉街有人打架", "public_order", "fighting", lat=36.66, lon=117.01)
+    services.unit_dispatch(actor=world.dispatcher, incident=incident, patrol_unit=unit)
+
+    phone.goto("/login")
+    phone.get_by_label("用户名").fill("minjing_q")
+    phone.get_by_label("密码").fill(PASSWORD)
+    phone.get_by_role("button", name="登录", exact=True).click()
+    phone.wait_for_url(re.compile(r"/$"))
+    phone.get_by_role("navigation", name="主导航").get_by_role("link", name="我的出警").click()
+    phone.get_by_role("heading", level=1, name="我的出警").wait_for()
+    assert incident.number in phone.locator("li.task").first.inner_text()
+
+    phone.get_by_role("button", name="接受出警（出发）").click()
+    phone.get_by_role("button", name="已到达现场").wait_for()
+    assert "途中" in phone.locator("li.task").first.inner_text()
+    phone.get_by_role("button", name="已到达现场").click()
+    phone.locator("summary", has_text="处警结果").click()
+    phone.get_by_label("处警结果", exact=True).select_option("mediated")
+    phone.get_by_label("处警情况").fill("双方和解")
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    phone.get_by_role("button", name="提交处警结果").click()
+    phone.get_by_text("当前没有出警任务").wait_for()
+    incident.refresh_from_db()
+    assert (incident.status, incident.result, incident.result_text) == ("closed", "mediated", "双方和解")
+    assert phone.console_errors == []
