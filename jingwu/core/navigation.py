@@ -28,6 +28,8 @@ NAV: list[NavEntry] = [
     NavEntry("records:review_queue", _("关联复核"), Action.RECORDS_LINK_REVIEW),
     NavEntry("records:imports", _("数据导入"), Action.RECORDS_IMPORT),
     NavEntry("dispatch:intake", _("接处警"), Action.INCIDENT_RECORD),
+    NavEntry("dispatch:board", _("指挥大屏"), Action.INCIDENT_DISPATCH),
+    NavEntry("dispatch:my", _("我的出警"), Action.INCIDENT_RECORD),
     NavEntry("cases:list", _("案件"), Action.CASE_READ),
     NavEntry("cases:supervision", _("执法监督"), Action.SUPERVISION_READ),
     NavEntry("antifraud:reports", _("反诈报案"), Action.FRAUD_REPORT),

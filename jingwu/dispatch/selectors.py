@@ -383,3 +383,37 @@ def incidents_matching(actor: User, text: str) -> QuerySet[Incident]:
     """Incidents whose number, address or summary contains `text` (the dispatcher's lookup box)."""
     return incidents(actor).filter(Q(number__icontains=text) | Q(address__icontains=text)
                                    | Q(summary__icontains=text))
+
+
+# --- the command centre board and the officer's view ----------------------------------------------
+
+BOARD_LIMIT: Final = 500
+
+
+def board_incidents(actor: User, *, limit: int = BOARD_LIMIT) -> list[Incident]:
+    """Open incidents for the board, most urgent first: by priority (the classifier's suggestion
+    until a dispatcher confirms one), then oldest first. One query, at most `limit` rows."""
+    from django.db.models import Value
+    from django.db.models.functions import Coalesce
+
+    rank = Coalesce("priority", "suggested_priority", Value(9))
+    return list(open_incidents(actor).annotate(rank=rank).order_by("rank", "received_at", "pk")[:limit])
+
+
+def board_grids(actor: User) -> list[tuple[str, str, dict[str, Any]]]:
+    """(code, name, polygon) of the grids in the actor's jurisdiction, for the board's map."""
+    roots = access.jurisdictions(actor, Action.INCIDENT_RECORD)
+    if not roots:
+        return []
+    within = Q()
+    for root in roots:
+        within |= Q(path__startswith=root)
+    grids = Unit.objects.filter(within, kind=UnitKind.GRID, geometry__isnull=False)
+    return [(code, name, geometry) for code, name, geometry in grids.order_by("code").values_list(
+        "code", "name", "geometry") if isinstance(geometry, dict) and geometry.get("type") == "Polygon"]
+
+
+def my_assignments(actor: User) -> QuerySet[Assignment]:
+    """Open assignments of the patrol units the actor serves on (as a crew member), newest first."""
+    return (Assignment.objects.filter(ended_at__isnull=True, patrol_unit__members__user=actor)
+            .select_related("incident__unit", "patrol_unit__station").distinct().order_by("-dispatched_at", "-pk"))

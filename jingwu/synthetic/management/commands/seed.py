@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from jingwu.core.services import ServiceError
+from jingwu.dispatch.synthetic import seed_demo
 from jingwu.synthetic import services
 from jingwu.synthetic.province import city_codes
 
@@ -44,6 +45,7 @@ class Command(BaseCommand):
         finally:
             bar.close()
         self._summary(report)
+        self.stdout.write(seed_demo(seed=seed))  # 110 dispatch: patrol units and months of incidents
 
     def _summary(self, report: services.SeedReport) -> None:
         out = self.stdout

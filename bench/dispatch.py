@@ -1,0 +1,292 @@
+"""Benchmark: 110 dispatch — recommendation latency, the board's render time, intake over HTTP.
+
+    .venv/bin/python bench/dispatch.py                          # 5,000 units, 500 open incidents, SQLite
+    .venv/bin/python bench/dispatch.py --database postgres
+    .venv/bin/python bench/dispatch.py --units 5000 --open 500 --calls 1000 --clients 4
+
+The synthetic province's org tree (its grids and stations) is built for the first cities, and
+patrol units are spread over the stations until there are `--units` of them; `--open` calls
+come in through services.call_receive and are classified (the board's open incidents).
+
+- recommendation: for every open incident, ``nearest_units`` (the indexed lookup the page and
+  the API use) against ``nearest_units_naive`` (measure every available unit), same arguments,
+  same run; both must give the same units. Target p99 ≤ 20 ms.
+- board: the command centre page and its polled fragment rendered through Django's test client
+  as a city dispatcher, with `--open` incidents open (the page shows up to 500), and its queries.
+- intake: a live server process (`jingwu runserver --noreload`, threaded) takes `--calls` calls
+  through ``POST /api/calls`` from `--clients` client threads with the telephony link's token;
+  beside it, the same clients' ``GET /healthz`` round trips (the floor of one request to that
+  server). Target ≥ 200 calls/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from measure import PeakMemory, machine, postgres_database_url  # noqa: E402  (bench/ is on sys.path)
+
+BENCH_DB: Final = "jingwu_bench_dispatch"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]  # nearest rank
+
+
+def setup_django(database: str, workdir: Path) -> None:
+    if database == "postgres":
+        os.environ["DATABASE_URL"] = postgres_database_url(BENCH_DB)
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ["JINGWU_VAR_DIR"] = str(workdir)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "jingwu.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def world(units: int, cities: int) -> dict[str, Any]:
+    from jingwu.core import services as core_services
+    from jingwu.core import tokens
+    from jingwu.core.models import Unit, UnitKind
+    from jingwu.dispatch.synthetic import seed_dispatch
+    from jingwu.synthetic.services import province_build
+
+    province_build(cities=cities)
+    stations = Unit.objects.filter(kind=UnitKind.STATION).count()
+    seed_dispatch(seed=1, per_station=math.ceil(units / stations))
+    city = Unit.objects.filter(kind=UnitKind.CITY).order_by("code").first()
+    assert city is not None
+    command = Unit.objects.filter(parent=city, department="command_centre").first() or core_services.unit_create(
+        actor=None, code=f"{city.code}D-ZH", name=f"{city.name}指挥中心", kind=UnitKind.DEPARTMENT, parent=city,
+        department="command_centre")
+    dispatcher = core_services.user_create(actor=None, username="bench_dispatcher", password="bench-password-1",
+                                           home_unit=command)
+    core_services.role_grant(actor=None, user=dispatcher, role="dispatcher", unit=command)
+    gateway = core_services.user_create(actor=None, username="bench_gateway", password="bench-password-1",
+                                        home_unit=city)
+    core_services.role_grant(actor=None, user=gateway, role="dispatch_gateway", unit=city)
+    token = tokens.token_create(actor=None, user=gateway, scopes=["dispatch.calls"], days=1).secret
+    return {"city": city, "dispatcher": dispatcher, "gateway": gateway, "token": token, "stations": stations}
+
+
+def open_incidents(n: int, city: Any, gateway: Any, dispatcher: Any) -> int:
+    """Calls until `n` incidents are open in the city, each classified as suggested."""
+    from jingwu.dispatch import selectors, services
+    from jingwu.dispatch.synthetic import CallStream
+
+    stream = CallStream(seed=1, city_codes=[city.code], run="open")
+    start = datetime.now(UTC) - timedelta(minutes=25)
+    calls = 0
+    while selectors.open_incidents(dispatcher).count() < n:
+        body = stream.call(start + timedelta(seconds=calls))
+        calls += 1
+        taken = services.call_receive(actor=gateway, centre=city, content=body["content"],
+                                      received_at=datetime.fromisoformat(body["received_at"]),
+                                      answered_at=datetime.fromisoformat(body["answered_at"]),
+                                      caller_number=body["caller_number"], lat=body["lat"], lon=body["lon"],
+                                      address=body["address"], external_id=body["external_id"])
+        incident = taken.incident
+        if not taken.repeat and incident.suggested_category:
+            services.incident_classify(actor=dispatcher, incident=incident, category=incident.suggested_category,
+                                       subcategory=incident.suggested_subcategory,
+                                       priority=incident.suggested_priority or 3)
+    return calls
+
+
+def recommendation(dispatcher: Any) -> dict[str, Any]:
+    from jingwu.dispatch import selectors
+
+    ours, naive, scoped = [], [], []
+    same = total = 0
+    for incident in selectors.board_incidents(dispatcher):
+        origin = selectors.incident_origin(incident)
+        if origin is None:
+            continue
+        lat, lon, _approximate = origin
+        grid, station = incident.grid_id, incident.station_id
+        t = time.perf_counter()
+        fast = selectors.nearest_units(lat=lat, lon=lon, grid_id=grid, station_id=station)
+        ours.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        slow = selectors.nearest_units_naive(lat=lat, lon=lon, grid_id=grid, station_id=station)
+        naive.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        selectors.recommend_units(dispatcher, incident)
+        scoped.append(time.perf_counter() - t)
+        total += 1
+        same += [r.patrol_unit_id for r in fast] == [r.patrol_unit_id for r in slow]
+    return {"ours": ours, "naive": naive, "scoped": scoped, "same": same, "total": total}
+
+
+def board(dispatcher: Any, repeats: int) -> dict[str, Any]:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(dispatcher)
+    figures: dict[str, Any] = {}
+    for name, url in (("page", "/dispatch/board/"), ("fragment", "/dispatch/board/incidents"),
+                      ("positions", "/dispatch/board/positions.json")):
+        client.get(url)  # warm
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            response = client.get(url)
+            times.append(time.perf_counter() - t)
+            assert response.status_code == 200
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        figures[name] = {"times": times, "queries": len(captured.captured_queries), "bytes": len(response.content)}
+    return figures
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def intake_over_http(token: str, city: Any, calls: int, clients: int, workdir: Path) -> dict[str, Any]:
+    import urllib3
+
+    from jingwu.dispatch.synthetic import CallStream
+
+    port = free_port()
+    env = {**os.environ, "JINGWU_ALLOWED_HOSTS": "127.0.0.1"}
+    server = subprocess.Popen([sys.executable, "-m", "jingwu", "runserver", f"127.0.0.1:{port}", "--noreload"],
+                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(workdir / "server.log").open("w"))
+    url = f"http://127.0.0.1:{port}"
+    http = urllib3.PoolManager(maxsize=clients, retries=False, timeout=60)
+    try:
+        for _ in range(300):
+            try:
+                if http.request("GET", f"{url}/healthz", timeout=2).status == 200:
+                    break
+            except urllib3.exceptions.HTTPError:
+                time.sleep(0.1)
+        stream = CallStream(seed=2, city_codes=[city.code], run="http")
+        now = datetime.now(UTC) - timedelta(seconds=30)
+        bodies = [json.dumps(stream.call(now)).encode() for _ in range(calls)]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+        def drive(work: list[Any], method: str, path: str) -> tuple[float, list[float], dict[int, int]]:
+            lock = threading.Lock()
+            latencies: list[float] = []
+            statuses: dict[int, int] = {}
+            queue = list(work)
+
+            def worker() -> None:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        body = queue.pop()
+                    t = time.perf_counter()
+                    response = http.request(method, f"{url}{path}", body=body, headers=headers)
+                    spent = time.perf_counter() - t
+                    with lock:
+                        latencies.append(spent)
+                        statuses[response.status] = statuses.get(response.status, 0) + 1
+
+            threads = [threading.Thread(target=worker) for _ in range(clients)]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return time.perf_counter() - started, latencies, statuses
+
+        floor_seconds, floor_lat, floor_status = drive([None] * calls, "GET", "/healthz")
+        with PeakMemory() as memory:
+            seconds, latencies, statuses = drive(bodies, "POST", "/api/calls")
+        return {"seconds": seconds, "latencies": latencies, "statuses": statuses, "floor_seconds": floor_seconds,
+                "floor_latencies": floor_lat, "floor_statuses": floor_status, "peak_mb": memory.peak / 2**20}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def ms(values: list[float], q: float) -> str:
+    return f"{percentile(values, q) * 1000:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--units", type=int, default=5000)
+    parser.add_argument("--open", type=int, default=500)
+    parser.add_argument("--cities", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=1000, help="calls sent over HTTP")
+    parser.add_argument("--clients", type=int, default=4, help="client threads sending them")
+    parser.add_argument("--board-repeats", type=int, default=20)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="jingwu-bench-dispatch-") as tmp:
+        workdir = Path(tmp)
+        setup_django(args.database, workdir)
+        from jingwu.dispatch.models import PatrolUnit
+        from jingwu.dispatch.selectors import open_incidents as open_of
+
+        t = time.perf_counter()
+        built = world(args.units, args.cities)
+        calls = open_incidents(args.open, built["city"], built["gateway"], built["dispatcher"])
+        setup_seconds = time.perf_counter() - t
+        units = PatrolUnit.objects.count()
+        opened = open_of(built["dispatcher"]).count()
+        rec = recommendation(built["dispatcher"])
+        figures = board(built["dispatcher"], args.board_repeats)
+        http = intake_over_http(built["token"], built["city"], args.calls, args.clients, workdir)
+
+    print(f"# bench/dispatch.py — {args.database}, {machine()}")
+    print(f"setup: {units} patrol units at {built['stations']} stations, {opened} open incidents "
+          f"(from {calls} calls) in {setup_seconds:.0f} s")
+    print()
+    print("recommendation, per open incident (ms)   p50     p99     mean")
+    for name, values in (("nearest_units (indexed)", rec["ours"]), ("nearest_units_naive (scan)", rec["naive"]),
+                         ("recommend_units (scoped, page/API)", rec["scoped"])):
+        print(f"  {name:<36} {ms(values, 50):>7} {ms(values, 99):>7} {statistics.mean(values) * 1000:>7.2f}")
+    print(f"  ratio naive/indexed: p50 {percentile(rec['naive'], 50) / percentile(rec['ours'], 50):.1f}×, "
+          f"p99 {percentile(rec['naive'], 99) / percentile(rec['ours'], 99):.1f}×; "
+          f"same answer for {rec['same']} of {rec['total']} incidents")
+    print()
+    print(f"board with {opened} open incidents (ms)     p50     p99   queries   bytes")
+    for name, f in figures.items():
+        print(f"  {name:<36} {ms(f['times'], 50):>7} {ms(f['times'], 99):>7} {f['queries']:>9} {f['bytes']:>7}")
+    print()
+    sent = sum(http["statuses"].values())
+    rate = sent / http["seconds"]
+    floor = sum(http["floor_statuses"].values()) / http["floor_seconds"]
+    print(f"intake over HTTP ({args.clients} clients, runserver --noreload, threaded)")
+    print(f"  POST /api/calls: {sent} calls in {http['seconds']:.1f} s = {rate:.0f} calls/s; "
+          f"latency p50 {ms(http['latencies'], 50)} ms, p99 {ms(http['latencies'], 99)} ms; "
+          f"statuses {dict(sorted(http['statuses'].items()))}")
+    print(f"  GET /healthz (floor): {floor:.0f} requests/s; latency p50 {ms(http['floor_latencies'], 50)} ms")
+    print(f"  intake / floor: {rate / floor:.2f}; peak memory of the client process {http['peak_mb']:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
