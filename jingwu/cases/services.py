@@ -1134,8 +1134,10 @@ def deadlines_scan(*, actor: User | None = None, now: dt.datetime | None = None)
     items: list[core_services.NewWorkItem] = []
     warned = overdue = 0
     with transaction.atomic():
+        # Overdue first: it stamps every clock past due, so the warning read needs no due_at
+        # bound (one would lead SQLite to the other partial index and a walk of every clock).
         for phase, qs in (("overdue", base.filter(due_at__lte=now)),
-                          ("warn", base.filter(warned_at__isnull=True, warn_at__lte=now, due_at__gt=now))):
+                          ("warn", base.filter(warned_at__isnull=True, warn_at__lte=now))):
             rows = list(qs.values_list(*fields))
             stamp = {"overdue_at": now} if phase == "overdue" else {"warned_at": now}
             for i in range(0, len(rows), _SCAN_CHUNK):
