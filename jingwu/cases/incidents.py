@@ -37,6 +37,9 @@ class IncidentFeed:
     number_field: str = "number"
     unit_field: str = "unit"  # a ForeignKey to core.Unit
     reported_field: str = "reported_at"
+    # Told when a case is accepted from one of the app's incidents other than through the
+    # app's own hand-off: (actor, incident id as text, case number).
+    on_case_accepted: Callable[[Any, str, str], None] | None = None
 
     def with_case(self) -> QuerySet[Any]:
         """Every incident, annotated `has_case` (a case was accepted from it)."""
@@ -56,6 +59,10 @@ def register(feed: IncidentFeed) -> None:
 
 def unregister(app: str) -> None:
     _FEEDS.pop(app, None)
+
+
+def feed_for(app: str) -> IncidentFeed | None:
+    return _FEEDS.get(app)
 
 
 def feeds() -> list[IncidentFeed]:

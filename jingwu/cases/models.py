@@ -62,7 +62,8 @@ class Case(models.Model):
             models.Index(fields=["unit", "-accepted_at"], name="cases_unit_accepted"),
             models.Index(fields=["-accepted_at", "-id"], name="cases_accepted"),
             models.Index(fields=["state", "activity_at"], name="cases_state_activity"),
-            models.Index(fields=["case_type", "state"], name="cases_type_state"),
+            # The list filtered by type and state, newest first, reads this index in order.
+            models.Index(fields=["case_type", "state", "-accepted_at", "-id"], name="cases_type_state_accepted"),
         ]
 
     def __str__(self) -> str:

@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from jingwu.cases import categories, deadlines, documents
+from jingwu.cases import categories, deadlines, documents, incidents
 from jingwu.cases.models import (
     Case,
     CaseDocument,
@@ -373,10 +373,13 @@ def case_accept(*, actor: User, unit: Unit, case_type: str, category: str, summa
 def case_accept_from_incident(*, actor: User, incident_app: str, incident_id: str | int, incident_number: str,
                               unit: Unit, case_type: str, category: str, summary: str, reported_at: dt.datetime,
                               reporter: PartyIn | None = None, parties: Sequence[PartyIn] = (),
-                              owner: User | None = None, now: dt.datetime | None = None) -> Acceptance:
+                              owner: User | None = None, now: dt.datetime | None = None,
+                              notify: bool = True) -> Acceptance:
     """The case side of dispatch's hand-off: the incident (app, id, number) becomes a case
     handled by `unit`. Idempotent: an incident already accepted returns its case
-    (created=False, no new lookup code). `reporter` is added as a party with role reporter."""
+    (created=False, no new lookup code). `reporter` is added as a party with role reporter.
+    A new case is reported to the incident app's feed (`IncidentFeed.on_case_accepted`) in
+    the same transaction, unless `notify` is False (the app's own intake is calling)."""
     incident_app = (incident_app or "").strip()
     ref = str(incident_id).strip()
     number = (incident_number or "").strip()
@@ -395,9 +398,14 @@ def case_accept_from_incident(*, actor: User, incident_app: str, incident_id: st
     everyone = [*([] if reporter is None else [PartyIn(PartyRole.REPORTER, reporter.entity_id, reporter.name,
                                                         reporter.phone)]), *parties]
     try:
-        return _accept(actor=actor, unit=unit, case_type=case_type, category=category, summary=summary,
-                       reported_at=reported_at, origin=Origin.INCIDENT, parties=everyone, owner=owner,
-                       extra_categories=(), incident=(incident_app, ref, number), now=_now(now))
+        with transaction.atomic():
+            acceptance = _accept(actor=actor, unit=unit, case_type=case_type, category=category, summary=summary,
+                                 reported_at=reported_at, origin=Origin.INCIDENT, parties=everyone, owner=owner,
+                                 extra_categories=(), incident=(incident_app, ref, number), now=_now(now))
+            feed = incidents.feed_for(incident_app)
+            if notify and feed is not None and feed.on_case_accepted is not None:
+                feed.on_case_accepted(actor, ref, acceptance.case.number)
+            return acceptance
     except IntegrityError:  # the same incident handed over twice at once: the first one won
         linked = CaseIncident.objects.select_related("case__unit").get(app=incident_app, incident_id=ref)
         return Acceptance(case=linked.case, lookup_code=None, created=False)
@@ -1126,8 +1134,10 @@ def deadlines_scan(*, actor: User | None = None, now: dt.datetime | None = None)
     items: list[core_services.NewWorkItem] = []
     warned = overdue = 0
     with transaction.atomic():
+        # Overdue first: it stamps every clock past due, so the warning read needs no due_at
+        # bound (one would lead SQLite to the other partial index and a walk of every clock).
         for phase, qs in (("overdue", base.filter(due_at__lte=now)),
-                          ("warn", base.filter(warned_at__isnull=True, warn_at__lte=now, due_at__gt=now))):
+                          ("warn", base.filter(warned_at__isnull=True, warn_at__lte=now))):
             rows = list(qs.values_list(*fields))
             stamp = {"overdue_at": now} if phase == "overdue" else {"warned_at": now}
             for i in range(0, len(rows), _SCAN_CHUNK):

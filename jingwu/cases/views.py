@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -45,6 +46,20 @@ from jingwu.core.services import ServiceError
 from jingwu.core.views import _shell, portal_view
 
 PAGE_SIZE = 50
+COUNT_CAP = 10_000  # the list counts up to here; beyond, "10000+" (a full count of a million rows is slow)
+
+
+class CappedPaginator(Paginator):
+    """Counts at most COUNT_CAP + 1 rows: the pages beyond the cap are not offered."""
+
+    @cached_property
+    def count(self) -> int:
+        rows: Any = self.object_list
+        return int(rows[:COUNT_CAP + 1].count()) if hasattr(rows, "count") else len(rows)
+
+    @property
+    def capped(self) -> bool:
+        return self.count > COUNT_CAP
 MAX_ID = 2**63 - 1
 
 
@@ -93,7 +108,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "")[:64]
     cases = selectors.case_list(user, case_type=case_type if case_type in WORKFLOWS else "",
                                 state=state[:24], q=q)
-    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [{"case": c, "state": WORKFLOWS[c.case_type].states[c.state].label if c.state in
              WORKFLOWS[c.case_type].states else c.state, "category": categories.label(c.category),
              "type": CaseType(c.case_type).label} for c in page.object_list]
@@ -105,7 +120,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
             labels.setdefault(s.key, str(s.label))
     states = sorted(labels.items())
     return render(request, "cases/list.html", {
-        **_shell(request), "page": page, "rows": rows, "query": query.urlencode(), "types": CaseType.choices,
+        **_shell(request), "page": page, "rows": rows, "count_cap": COUNT_CAP, "query": query.urlencode(),
+        "types": CaseType.choices,
         "states": states, "selected": {"type": case_type, "state": state, "q": q},
         "may_accept": access.can(user, Action.CASE_RECORD),
     })

@@ -18,3 +18,7 @@ class DispatchConfig(AppConfig):
 
         post_save.connect(forget, sender=Unit, dispatch_uid="dispatch.locating.forget.save", weak=False)
         post_delete.connect(forget, sender=Unit, dispatch_uid="dispatch.locating.forget.delete", weak=False)
+
+        from jingwu.dispatch import handoff
+
+        handoff.register_incident_feed()

@@ -65,3 +65,34 @@ def register_case_intake(intake: CaseIntake | None) -> None:
 
 def registered_case_intake() -> CaseIntake | None:
     return _intake
+
+
+def case_accepted_elsewhere(actor: User | None, incident_id: str, case_reference: str) -> None:
+    """The cases module accepted one of our incidents outside the intake (a retry on its side):
+    an incident still waiting in awaiting_case moves to case_opened."""
+    from jingwu.dispatch import services
+    from jingwu.dispatch.models import Incident
+    from jingwu.dispatch.workflow import IncidentStatus
+
+    incident = Incident.objects.filter(pk=int(incident_id), status=IncidentStatus.AWAITING_CASE).first()
+    if incident is not None:
+        services.incident_case_accepted(actor=actor, incident=incident, case_reference=case_reference)
+
+
+def register_incident_feed() -> None:
+    """Give case supervision our incidents (有案不立, incidents without an outcome, the
+    closed-loop report): see jingwu/cases/incidents.py. Concluded on our side: closed,
+    referred, diverted, merged, or opened as a case. A merged shell is no criminal incident."""
+    from django.db.models import Q
+
+    from jingwu.cases.incidents import IncidentFeed, register
+    from jingwu.dispatch.classifier import Category
+    from jingwu.dispatch.models import Incident
+    from jingwu.dispatch.workflow import IncidentStatus as S
+
+    register(IncidentFeed(
+        app="dispatch", queryset=lambda: Incident.objects.all(),
+        criminal=Q(category=Category.CRIMINAL) & ~Q(status=S.MERGED),
+        concluded=Q(status__in=[S.CLOSED, S.REFERRED, S.DIVERTED, S.MERGED, S.CASE_OPENED]),
+        id_field="id", number_field="number", unit_field="unit", reported_field="received_at",
+        on_case_accepted=case_accepted_elsewhere))

@@ -63,6 +63,19 @@ def test_the_list_is_scoped_paged_and_constant_in_queries(w: World, django_asser
     assert _client(w.city_b_officer).get("/cases/").content.decode().count('class="case-row"') == 0
 
 
+def test_the_count_stops_at_the_cap(w: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jingwu.cases import views
+
+    monkeypatch.setattr(views, "COUNT_CAP", 3)
+    for _ in range(4):
+        accept(w)
+    html = _client(w.officer).get("/cases/").content.decode()
+    assert "超过 3 件，请用筛选条件缩小范围" in html and "共 4 件" not in html
+    assert "第 1 / 1 页" not in html and len(_numbers(html)) == 4
+    monkeypatch.setattr(views, "COUNT_CAP", 4)
+    assert "共 4 件" in _client(w.officer).get("/cases/").content.decode()
+
+
 def test_a_user_without_case_roles_is_refused(w: World) -> None:
     from jingwu.core.tests.factories import make_user
 

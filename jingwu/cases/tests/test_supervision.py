@@ -39,6 +39,12 @@ FEED = incidents.IncidentFeed(
     reported_field="created_at")
 
 
+@pytest.fixture(autouse=True)
+def _no_feeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the stand-in feed, when a test asks for it (dispatch registers the real one at start-up)."""
+    monkeypatch.setattr(incidents, "_FEEDS", {})
+
+
 @pytest.fixture
 def feed() -> Iterator[incidents.IncidentFeed]:
     incidents.register(FEED)
