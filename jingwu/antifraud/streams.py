@@ -89,10 +89,14 @@ class Worker:
         self.pause_after_commit = pause_after_commit  # widens the commit→ack gap (exactness tests)
         self.idle_exit = idle_exit
         self.db = ThreadPoolExecutor(max_workers=1)  # the ORM is synchronous: one thread, one connection
+        self.processed = 0
+        self.skipped = 0  # redelivered after a commit whose acknowledgement was lost
 
     def _commit(self, payloads: list[dict[str, Any]]) -> int:
         close_old_connections()
         result = signals_process([SignalIn.from_message(p) for p in payloads])
+        self.processed += result.signals
+        self.skipped += result.skipped
         if self.pause_after_commit:
             time.sleep(self.pause_after_commit)
         return result.signals
@@ -118,7 +122,7 @@ class Worker:
                 for sub in subs:
                     try:
                         msgs = await sub.fetch(self.batch, timeout=0.2)
-                    except NatsTimeout:
+                    except (NatsTimeout, asyncio.TimeoutError):  # nats raises either when idle
                         continue
                     if not msgs:
                         continue

@@ -113,7 +113,7 @@ def test_age_group_from_the_id_number(desk: Desk, partner: User, listed: None) -
 
 
 def test_citizen_velocity_window(desk: Desk, partner: User, listed: None) -> None:
-    visit = {"kind": "url_visit", "counterpart": FRAUD_URL}
+    visit: dict[str, Any] = {"kind": "url_visit", "counterpart": FRAUD_URL}
     push(partner, item("a", at=NOW - dt.timedelta(minutes=59), **visit), item("b", at=NOW - dt.timedelta(minutes=30),
                                                                            **visit))
     assert reasons(warning_of()) == ["list_url"]
@@ -122,7 +122,7 @@ def test_citizen_velocity_window(desk: Desk, partner: User, listed: None) -> Non
 
 
 def test_citizen_velocity_forgets_what_left_the_window(desk: Desk, partner: User, listed: None) -> None:
-    visit = {"kind": "url_visit", "counterpart": FRAUD_URL}
+    visit: dict[str, Any] = {"kind": "url_visit", "counterpart": FRAUD_URL}
     push(partner, item("a", at=NOW - dt.timedelta(minutes=61), **visit),
          item("b", at=NOW - dt.timedelta(minutes=30), **visit), item("c", at=NOW, **visit))
     assert reasons(warning_of()) == ["list_url"]
@@ -130,7 +130,7 @@ def test_citizen_velocity_forgets_what_left_the_window(desk: Desk, partner: User
 
 def test_account_velocity_counts_distinct_citizens(desk: Desk, partner: User, listed: None) -> None:
     others = [identifiers.make_resident_id("370102", dt.date(1990, 1, d), 5) for d in (1, 2, 3)]
-    pay = {"kind": "transfer", "counterpart": ACCOUNT_B, "bank": "CCB", "amount_fen": 10_000}
+    pay: dict[str, Any] = {"kind": "transfer", "counterpart": ACCOUNT_B, "bank": "CCB", "amount_fen": 10_000}
     push(partner, item("a", citizen=others[0], at=NOW - dt.timedelta(hours=23), **pay),
          item("a2", citizen=others[0], at=NOW - dt.timedelta(hours=22), **pay),
          item("b", citizen=others[1], at=NOW - dt.timedelta(hours=1), **pay))
@@ -142,7 +142,7 @@ def test_account_velocity_counts_distinct_citizens(desk: Desk, partner: User, li
 
 def test_account_velocity_window_is_a_day(desk: Desk, partner: User, listed: None) -> None:
     others = [identifiers.make_resident_id("370102", dt.date(1990, 1, d), 5) for d in (1, 2, 3)]
-    pay = {"kind": "transfer", "counterpart": ACCOUNT_B, "bank": "CCB", "amount_fen": 10_000}
+    pay: dict[str, Any] = {"kind": "transfer", "counterpart": ACCOUNT_B, "bank": "CCB", "amount_fen": 10_000}
     push(partner, item("a", citizen=others[0], at=NOW - dt.timedelta(hours=25), **pay),
          item("b", citizen=others[1], at=NOW - dt.timedelta(hours=1), **pay), item("c", citizen=others[2], **pay))
     assert FraudWarning.objects.count() == 0

@@ -35,3 +35,4 @@ class Command(BaseCommand):
         worker = streams.Worker(owned, batch=opts["batch"], pause_after_commit=opts["pause_after_commit"],
                                 idle_exit=opts["idle_exit"])
         asyncio.run(worker.run())
+        self.stdout.write(f"processed {worker.processed} skipped {worker.skipped}")
