@@ -122,7 +122,7 @@ class Worker:
                 for sub in subs:
                     try:
                         msgs = await sub.fetch(self.batch, timeout=0.2)
-                    except (NatsTimeout, asyncio.TimeoutError):  # nats raises either when idle
+                    except (TimeoutError, NatsTimeout):  # nats raises either when idle
                         continue
                     if not msgs:
                         continue

@@ -44,7 +44,8 @@ def running_nats(store: Path) -> Iterator[str]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nats-server did not start: {proc.stderr.read() if proc.stderr else b''!r}")
+                    detail = proc.stderr.read() if proc.stderr else b""
+                    raise RuntimeError(f"nats-server did not start: {detail!r}") from None
                 time.sleep(0.05)
         yield f"nats://127.0.0.1:{port}"
     finally:

@@ -4,6 +4,7 @@ a worker killed with SIGKILL mid-batch that loses nothing and duplicates nothing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -44,10 +45,8 @@ async def _drop_stream(url: str) -> None:
     from nats.js.errors import NotFoundError
 
     nc = await nats.connect(url)
-    try:
+    with contextlib.suppress(NotFoundError):
         await nc.jetstream().delete_stream(streams.STREAM)
-    except NotFoundError:
-        pass
     await nc.close()
 
 
