@@ -88,3 +88,56 @@ def networks(min_reports: int = 2) -> list[dict[str, Any]]:
             .filter(reports__gte=min_reports).order_by("-reports", "root_id"))
     sizes = dict(LinkNode.objects.filter(pk__in=[r["root_id"] for r in rows]).values_list("pk", "size"))
     return [{"root": r["root_id"], "reports": r["reports"], "size": sizes.get(r["root_id"], 0)} for r in rows]
+
+
+# --- reads for the network pages (scoped: FRAUD_ANALYSE over a report's unit) ----------------
+
+def _visible_reports(actor: Any) -> Any:
+    from jingwu.core import access
+    from jingwu.core.access import Action
+
+    return access.scope(actor, Action.FRAUD_ANALYSE, FraudReport.objects.all())
+
+
+def networks_visible(actor: Any, min_reports: int = 2) -> list[dict[str, Any]]:
+    """Networks holding at least one report the actor may analyse, with their visible reports' count."""
+    visible = set(_visible_reports(actor).values_list("pk", flat=True))
+    if not visible:
+        return []
+    shown = set(LinkNode.objects.filter(report_id__in=visible).values_list("root_id", flat=True))
+    return [n for n in networks(min_reports) if n["root"] in shown]
+
+
+def network_graph(actor: Any, root_id: int) -> dict[str, Any] | None:
+    """Nodes, edges and the actor's visible reports of one network; None when none is visible.
+    Reports outside the jurisdiction appear as anonymous nodes (their existence is the lead)."""
+    members = network_members(root_id)
+    report_ids = [m.report_id for m in members if m.report_id]
+    visible = {r.pk: r for r in _visible_reports(actor).filter(pk__in=report_ids).select_related("unit")}
+    if not visible:
+        return None
+    keys = {m.key for m in members}
+    nodes: list[dict[str, Any]] = []
+    edges: list[dict[str, str]] = []
+    for m in members:
+        kind = m.key.split(":", 1)[0]
+        if m.report_id:
+            shown = visible.get(m.report_id)
+            nodes.append({"id": m.key, "kind": "report", "label": shown.number if shown else "—"})
+        elif m.signal_id:
+            nodes.append({"id": m.key, "kind": "signal", "label": f"#{m.signal_id}"})
+        else:
+            nodes.append({"id": m.key, "kind": kind, "label": m.key.split(":", 1)[1]})
+    for rid, kind, value in ReportIdentifier.objects.filter(report_id__in=report_ids).values_list(
+            "report_id", "kind", "value"):
+        if f"{kind}:{value}" in keys:
+            edges.append({"source": f"report:{rid}", "target": f"{kind}:{value}"})
+    signal_ids = [m.signal_id for m in members if m.signal_id]
+    for s in Signal.objects.filter(pk__in=signal_ids):
+        for target in (f"{s.counterpart_kind}:{s.counterpart}", f"device:{s.device}" if s.device else "",
+                       f"ip:{s.ip}" if s.ip else ""):
+            if target in keys:
+                edges.append({"source": f"signal:{s.pk}", "target": target})
+    return {"root": root_id, "nodes": nodes, "edges": edges,
+            "reports": sorted(visible.values(), key=lambda r: r.created_at, reverse=True),
+            "hidden_reports": len(report_ids) - len(visible)}
