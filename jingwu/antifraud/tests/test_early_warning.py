@@ -328,3 +328,36 @@ def test_api_wrong_types_are_422_and_scopes_are_enforced(desk: Desk, partner: Us
     assert post(partner, wire(item("s1", at=recent)), "antifraud.reports").status_code == 403
     assert post(desk.officer, wire(item("s1", at=recent))).status_code == 403
     assert Signal.objects.count() == 0
+
+
+# --- the pages --------------------------------------------------------------------------
+
+def login(user: User) -> Client:
+    from jingwu.core.tests.factories import TEST_PASSWORD
+
+    client = Client()
+    assert client.login(username=user.username, password=TEST_PASSWORD)
+    return client
+
+
+def test_warning_page_needs_a_purpose_masks_the_id_and_records_the_outcome(desk: Desk, partner: User,
+                                                                          listed: None) -> None:
+    from jingwu.core import services as core_services
+
+    push(partner, item("s1"))
+    w = warning_of()
+    client = login(desk.officer)
+    assert client.get("/antifraud/warnings/").status_code == 200
+    assert client.get(f"/antifraud/warnings/{w.pk}/").status_code == 302  # to the purpose page
+    core_services.purpose_set(actor=desk.officer, text="核查预警对象，上门劝阻")
+    html = client.get(f"/antifraud/warnings/{w.pk}/").content.decode()
+    assert "王秀英" in html and CITIZEN not in html and "list_phone" in html
+    assert AuditEntry.objects.filter(action="warning.handle", object_type="fraud_warning",
+                                     object_id=str(w.pk)).count() == 1
+    response = client.post(f"/antifraud/warnings/{w.pk}/", {
+        "outcome": "defrauded", "note": "已转账", "fraud_type": "order_rebate", "payee_account": ACCOUNT_B,
+        "payee_bank": "CCB", "amount_yuan": "1200.50"})
+    assert response.status_code == 302
+    w.refresh_from_db()
+    assert (w.state, w.outcome, w.report.loss_fen if w.report else None) == ("closed", "defrauded", 120_050)
+    assert login(desk.other_officer).get(f"/antifraud/warnings/{w.pk}/").status_code == 403
