@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -205,12 +205,24 @@ def active_ruleset() -> tuple[int, dict[str, Any]]:
 
 def signals_process(signals: Iterable[SignalIn], *, actor: User | None = None,
                     now: datetime | None = None) -> Processed:
-    """Evaluate and store signals in one transaction; ids already processed are skipped."""
-    now = now or timezone.now()
+    """Evaluate and store signals in one transaction; ids already processed are skipped.
+    A concurrent writer of the same citizen or message id makes the batch roll back and
+    run again, when the ids it committed are skipped and its open warning is found."""
+    batch = list(signals)
+    for attempt in range(3):
+        try:
+            return _process_batch(batch, actor, now or timezone.now())
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> Processed:
     result = Processed()
     version, ruleset = active_ruleset()
     with transaction.atomic():
-        for signal in signals:
+        for signal in batch:
             if ProcessedMessage.objects.filter(message_id=signal.message_id).exists():
                 result.skipped += 1
                 continue

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
@@ -51,11 +51,12 @@ async def _drop_stream(url: str) -> None:
 
 
 def _database_url() -> str:
+    """The test database, as the workers must reach it: the run's DATABASE_URL with the test name."""
     conf = connection.settings_dict
     if conf["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{conf['NAME']}"
-    auth = f"{quote(conf['USER'])}:{quote(conf['PASSWORD'] or '')}@" if conf["USER"] else ""
-    return f"postgres://{auth}{conf['HOST']}:{conf['PORT']}/{conf['NAME']}"
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(conf["NAME"]), parts.query, ""))
 
 
 def _worker(url: str, *args: str) -> subprocess.Popen[str]:
@@ -84,9 +85,11 @@ def _batch(partner: User) -> list[early_warning.SignalIn]:
     return early_warning.signals_check(actor=partner, partner="CMCC", items=items)
 
 
-def _wait(predicate: Any, seconds: float) -> None:
+def _wait(predicate: Any, seconds: float, worker: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
+        if worker.poll() is not None:
+            raise AssertionError(f"the worker exited: {worker.communicate()[1]}")
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.02)
@@ -122,9 +125,9 @@ def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(desk: Desk, nats
 
     slow = _worker(nats_url, "--batch", "10", "--pause-after-commit", "0.5")
     try:
-        _wait(lambda: ProcessedMessage.objects.count() >= 30, 60)
+        _wait(lambda: ProcessedMessage.objects.count() >= 30, 60, slow)
         seen = ProcessedMessage.objects.count()
-        _wait(lambda: ProcessedMessage.objects.count() > seen, 10)  # a batch just committed, not yet acknowledged
+        _wait(lambda: ProcessedMessage.objects.count() > seen, 10, slow)  # a batch just committed, not yet acknowledged
     finally:
         os.kill(slow.pid, signal.SIGKILL)
         slow.wait(timeout=10)
