@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -218,17 +218,83 @@ def signals_process(signals: Iterable[SignalIn], *, actor: User | None = None,
     raise AssertionError("unreachable")
 
 
+class _BatchState:
+    """What a batch's evaluation reads, loaded with one query each instead of per signal:
+    ids already processed, live list entries of its counterparts, and the velocity windows
+    of its citizens and accounts (kept up to date in memory as the batch goes on)."""
+
+    def __init__(self, batch: list[SignalIn], ruleset: dict[str, Any]) -> None:
+        self.processed = set(ProcessedMessage.objects.filter(message_id__in=[s.message_id for s in batch])
+                             .values_list("message_id", flat=True))
+        self.expiry: dict[tuple[str, str], list[datetime | None]] = {}
+        wanted = {(s.counterpart_kind, s.counterpart) for s in batch}
+        for kind, value, expires in WatchListEntry.objects.filter(
+                value__in={v for _k, v in wanted}).values_list("kind", "value", "expires_at"):
+            if (kind, value) in wanted:
+                self.expiry.setdefault((kind, value), []).append(expires)
+        self.citizen_times: dict[str, list[datetime]] = {}
+        self.account_seen: dict[str, list[tuple[datetime, str]]] = {}
+        windows = {r["per"]: int(r["window_seconds"]) for r in rules.velocity_rules(ruleset)}
+        if not batch:
+            return
+        first = min(s.occurred_at for s in batch)
+        if "citizen" in windows:
+            for key, at in Signal.objects.filter(
+                    citizen_key__in={s.citizen_key for s in batch}, score__gt=0,
+                    occurred_at__gt=first - timedelta(seconds=windows["citizen"])).values_list("citizen_key",
+                                                                                              "occurred_at"):
+                self.citizen_times.setdefault(key, []).append(at)
+        accounts = {s.account for s in batch if s.account}
+        if "account" in windows and accounts:
+            for account, at, key in Signal.objects.filter(
+                    account__in=accounts, occurred_at__gt=first - timedelta(seconds=windows["account"])
+            ).values_list("account", "occurred_at", "citizen_key"):
+                self.account_seen.setdefault(account, []).append((at, key))
+
+    def listed(self, signal: SignalIn) -> frozenset[str]:
+        for expires in self.expiry.get((signal.counterpart_kind, signal.counterpart), []):
+            if expires is None or expires > signal.occurred_at:
+                return frozenset({signal.counterpart_kind})
+        return frozenset()
+
+    def window_counts(self, ruleset: dict[str, Any], signal: SignalIn, listed: bool) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        at = signal.occurred_at
+        for rule in rules.velocity_rules(ruleset):
+            since = rules.window_start(rule, at)
+            if rule["per"] == "citizen":
+                # The citizen's earlier signals that hit something, plus this one when it does.
+                earlier = sum(1 for t in self.citizen_times.get(signal.citizen_key, []) if since < t <= at)
+                counts[rule["id"]] = earlier + (1 if listed else 0)
+            elif rule["per"] == "account" and signal.account:
+                citizens = {k for t, k in self.account_seen.get(signal.account, []) if since < t <= at}
+                citizens.add(signal.citizen_key)
+                counts[rule["id"]] = len(citizens)
+        return counts
+
+    def add(self, signal: SignalIn, score: int) -> None:
+        self.processed.add(signal.message_id)
+        if score > 0:
+            self.citizen_times.setdefault(signal.citizen_key, []).append(signal.occurred_at)
+        if signal.account:
+            self.account_seen.setdefault(signal.account, []).append((signal.occurred_at, signal.citizen_key))
+
+
 def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> Processed:
     result = Processed()
     version, ruleset = active_ruleset()
     with transaction.atomic():
+        state = _BatchState(batch, ruleset)
+        done: list[ProcessedMessage] = []
         for signal in batch:
-            if ProcessedMessage.objects.filter(message_id=signal.message_id).exists():
+            if signal.message_id in state.processed:
                 result.skipped += 1
                 continue
-            ProcessedMessage.objects.create(message_id=signal.message_id, processed_at=now)
-            _process_one(signal, version, ruleset, now, result, actor)
+            score = _process_one(signal, version, ruleset, now, result, actor, state)
+            state.add(signal, score)
+            done.append(ProcessedMessage(message_id=signal.message_id, processed_at=now))
             result.signals += 1
+        ProcessedMessage.objects.bulk_create(done)
         if result.signals:
             audit.record(actor=actor, action="antifraud.signals_process", object_type="fraud_signal",
                          details={"signals": result.signals, "skipped": result.skipped,
@@ -236,35 +302,13 @@ def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> 
     return result
 
 
-def listed_kinds(kind: str, value: str, at: datetime) -> frozenset[str]:
-    live = WatchListEntry.objects.filter(kind=kind, value=value).filter(Q(expires_at=None) | Q(expires_at__gt=at))
-    return frozenset({kind}) if live.exists() else frozenset()
-
-
-def _window_counts(ruleset: dict[str, Any], signal: SignalIn, listed: bool) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for rule in rules.velocity_rules(ruleset):
-        since = rules.window_start(rule, signal.occurred_at)
-        if rule["per"] == "citizen":
-            # The citizen's earlier signals that hit something, plus this one when it does.
-            earlier = Signal.objects.filter(citizen_key=signal.citizen_key, occurred_at__gt=since,
-                                            occurred_at__lte=signal.occurred_at, score__gt=0).count()
-            counts[rule["id"]] = earlier + (1 if listed else 0)
-        elif rule["per"] == "account" and signal.account:
-            others = set(Signal.objects.filter(account=signal.account, occurred_at__gt=since,
-                                               occurred_at__lte=signal.occurred_at)
-                         .values_list("citizen_key", flat=True).distinct())
-            others.add(signal.citizen_key)
-            counts[rule["id"]] = len(others)
-    return counts
-
-
 def _process_one(signal: SignalIn, version: int, ruleset: dict[str, Any], now: datetime, result: Processed,
-                 actor: User | None) -> None:
-    listed = listed_kinds(signal.counterpart_kind, signal.counterpart, signal.occurred_at)
+                 actor: User | None, state: _BatchState) -> int:
+    """Store one signal, open or add to its citizen's warning; returns the signal's score."""
+    listed = state.listed(signal)
     facts = rules.Facts(kind=signal.kind, occurred_at=signal.occurred_at, listed=listed,
                         duration_seconds=signal.duration_seconds, birth_date=signal.birth_date,
-                        window_counts=_window_counts(ruleset, signal, bool(listed)))
+                        window_counts=state.window_counts(ruleset, signal, bool(listed)))
     hits = rules.evaluate(ruleset, facts)
     score = sum(h.weight for h in hits)
     row = Signal.objects.create(
@@ -277,7 +321,7 @@ def _process_one(signal: SignalIn, version: int, ruleset: dict[str, Any], now: d
 
     linking.link_signal(row)
     if not hits:
-        return
+        return 0
     warning = (FraudWarning.objects.select_for_update()
                .filter(citizen_key=signal.citizen_key, state=WarningState.OPEN).first())
     before = warning.level if warning is not None else RiskLevel.NONE
@@ -288,7 +332,7 @@ def _process_one(signal: SignalIn, version: int, ruleset: dict[str, Any], now: d
     level = rules.level_for(ruleset, total)
     if warning is None:
         if level == RiskLevel.NONE:
-            return  # a weak signal alone: kept, and counted by later windows
+            return score  # a weak signal alone: kept, and counted by later windows
         warning = FraudWarning.objects.create(
             citizen_key=signal.citizen_key, citizen_name=signal.citizen_name, citizen_phone=signal.citizen_phone,
             citizen_id_number=signal.citizen_id_number, unit_id=signal.unit_id, level=level, score=total,
@@ -306,6 +350,7 @@ def _process_one(signal: SignalIn, version: int, ruleset: dict[str, Any], now: d
             result.raised += 1
     warning.save()
     Signal.objects.filter(pk=row.pk).update(warning=warning)
+    return score
 
 
 def _warning_url(warning: FraudWarning) -> str:
