@@ -232,6 +232,7 @@ class _BatchState:
                 value__in={v for _k, v in wanted}).values_list("kind", "value", "expires_at"):
             if (kind, value) in wanted:
                 self.expiry.setdefault((kind, value), []).append(expires)
+        self.quiet: list[Signal] = []  # signals that hit nothing, written in one statement
         self.citizen_times: dict[str, list[datetime]] = {}
         self.account_seen: dict[str, list[tuple[datetime, str]]] = {}
         windows = {r["per"]: int(r["window_seconds"]) for r in rules.velocity_rules(ruleset)}
@@ -294,7 +295,8 @@ def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> 
             state.add(signal, score)
             done.append(ProcessedMessage(message_id=signal.message_id, processed_at=now))
             result.signals += 1
-        ProcessedMessage.objects.bulk_create(done)
+        Signal.objects.bulk_create(state.quiet, batch_size=500)
+        ProcessedMessage.objects.bulk_create(done, batch_size=500)
         if result.signals:
             audit.record(actor=actor, action="antifraud.signals_process", object_type="fraud_signal",
                          details={"signals": result.signals, "skipped": result.skipped,
@@ -311,17 +313,19 @@ def _process_one(signal: SignalIn, version: int, ruleset: dict[str, Any], now: d
                         window_counts=state.window_counts(ruleset, signal, bool(listed)))
     hits = rules.evaluate(ruleset, facts)
     score = sum(h.weight for h in hits)
-    row = Signal.objects.create(
+    row = Signal(
         message_id=signal.message_id, partner=signal.partner, kind=signal.kind, citizen_key=signal.citizen_key,
         counterpart_kind=signal.counterpart_kind, counterpart=signal.counterpart, account=signal.account,
         duration_seconds=signal.duration_seconds, amount_fen=signal.amount_fen, device=signal.device,
         ip=signal.ip, occurred_at=signal.occurred_at, received_at=now, score=score,
         hits=[{"rule": h.rule, "weight": h.weight, "detail": h.detail} for h in hits])
+    if not hits:
+        state.quiet.append(row)  # most signals: stored together at the end of the batch
+        return 0
+    row.save()
     from jingwu.antifraud import linking
 
     linking.link_signal(row)
-    if not hits:
-        return 0
     warning = (FraudWarning.objects.select_for_update()
                .filter(citizen_key=signal.citizen_key, state=WarningState.OPEN).first())
     before = warning.level if warning is not None else RiskLevel.NONE
