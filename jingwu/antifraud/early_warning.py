@@ -477,5 +477,14 @@ def rule_statistics(warnings: Iterable[FraudWarning] | None = None) -> dict[str,
     return stats
 
 
-def warnings_by_level() -> dict[str, int]:
-    return dict(FraudWarning.objects.values_list("level").annotate(n=Count("id")).values_list("level", "n"))
+def warning_figures(warnings: Any) -> dict[str, Any]:
+    """The centre's figures over a (scoped) warning queryset: by level, by outcome, open, and
+    frauds prevented (warnings closed as dissuaded)."""
+    by_level = dict(warnings.order_by().values_list("level").annotate(n=Count("id")).values_list("level", "n"))
+    by_outcome = dict(warnings.order_by().exclude(outcome="").values_list("outcome").annotate(n=Count("id"))
+                      .values_list("outcome", "n"))
+    return {"by_level": [(str(label), by_level.get(code, 0)) for code, label in RiskLevel.choices
+                         if code != RiskLevel.NONE],
+            "by_outcome": [(str(label), by_outcome.get(code, 0)) for code, label in WarningOutcome.choices],
+            "open": warnings.filter(state=WarningState.OPEN).count(),
+            "prevented": by_outcome.get(WarningOutcome.DISSUADED, 0)}

@@ -55,8 +55,10 @@ def warnings(request: HttpRequest) -> HttpResponse:
                       FraudWarning.objects.select_related("unit")).order_by("state", "-opened_at", "-id")
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     # The list names nobody: level, reasons, station and deadline are enough to triage.
-    return render(request, "antifraud/warning_list.html", {**_shell(request), "page": page,
-                                                           "warnings": page.object_list})
+    return render(request, "antifraud/warning_list.html", {
+        **_shell(request), "page": page, "warnings": page.object_list,
+        "figures": early_warning.warning_figures(qs),
+        "rule_stats": sorted(early_warning.rule_statistics(qs.filter(state=WarningState.CLOSED)).items())})
 
 
 @portal_view(Action.WARNING_HANDLE)

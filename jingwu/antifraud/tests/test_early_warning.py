@@ -361,3 +361,21 @@ def test_warning_page_needs_a_purpose_masks_the_id_and_records_the_outcome(desk:
     w.refresh_from_db()
     assert (w.state, w.outcome, w.report.loss_fen if w.report else None) == ("closed", "defrauded", 120_050)
     assert login(desk.other_officer).get(f"/antifraud/warnings/{w.pk}/").status_code == 403
+
+
+def test_figures_and_rule_statistics_on_the_list_page_are_scoped(desk: Desk, partner: User, listed: None) -> None:
+    second = identifiers.make_resident_id("370102", dt.date(1980, 6, 6), 7)
+    elsewhere = identifiers.make_resident_id("370102", dt.date(1981, 6, 6), 7)
+    push(partner, item("s1"), item("s2", citizen=second, kind="url_visit", counterpart=FRAUD_URL),
+         item("s3", citizen=elsewhere, station="370102S02"))
+    early_warning.warning_outcome_record(actor=desk.officer, warning=warning_of(), outcome="dissuaded")
+    mine = FraudWarning.objects.filter(unit=desk.tree.station_a1a)
+    figures = early_warning.warning_figures(mine)
+    assert (figures["by_level"], figures["open"], figures["prevented"]) == (
+        [("低", 1), ("中", 1), ("高", 0)], 1, 1)
+    html = login(desk.officer).get("/antifraud/warnings/").content.decode()
+    import re
+
+    shown = sorted(int(pk) for pk in re.findall(r'href="/antifraud/warnings/(\d+)/"', html))
+    assert shown == sorted(mine.values_list("pk", flat=True)) and len(shown) == 2  # not the other station's
+    assert "list_phone" in html and "规则效果" in html
