@@ -234,6 +234,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 NATS_URL = os.environ.get("NATS_URL", "")
 # The search index folder (jingwu.search); one writer at a time, guarded by a lock file in it.
 JINGWU_SEARCH_DIR = Path(os.environ.get("JINGWU_SEARCH_DIR", VAR_DIR / "search")).resolve()
+# Anti-fraud signal stream: partitions (by citizen), redelivery wait, duplicate window.
+NATS_PARTITIONS = int(os.environ.get("NATS_PARTITIONS", "8"))
+NATS_ACK_WAIT_SECONDS = float(os.environ.get("NATS_ACK_WAIT_SECONDS", "30"))
+NATS_DUPLICATE_WINDOW_SECONDS = float(os.environ.get("NATS_DUPLICATE_WINDOW_SECONDS", "600"))
 HUEY: dict[str, object] = {"name": "jingwu", "immediate": _env_bool("JINGWU_JOBS_IMMEDIATE", False)}
 if REDIS_URL:
     HUEY.update(huey_class="huey.RedisHuey", url=REDIS_URL)

@@ -219,3 +219,8 @@ def report_detail(request: HttpRequest, number: str) -> Any:
         indicators=[IndicatorOut(kind=i.kind, value=i.value, raw=i.raw, source=i.source, valid=i.valid,
                                  warnings=list(i.warnings)) for i in report.identifiers.all()],
         stop_requests=[_stop_out(s) for s in selectors.stops_of(report)]))
+
+
+from jingwu.antifraud.warning_api import router as _warning_router  # noqa: E402
+
+router.add_router("", _warning_router)

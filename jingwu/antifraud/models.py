@@ -237,3 +237,15 @@ class StopPaymentAttempt(models.Model):
 
     class Meta:
         ordering = ["request_id", "started_at", "id"]
+
+
+# Early warning and linking (kept in their own module).
+from jingwu.antifraud.warning_models import (  # noqa: E402, F401
+    FraudWarning,
+    LinkNode,
+    ProcessedMessage,
+    RuleSet,
+    Signal,
+    SmsOutbox,
+    WatchListEntry,
+)

@@ -27,7 +27,7 @@ from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from jingwu.antifraud import bank_client, indicators, selectors, workflow
+from jingwu.antifraud import bank_client, indicators, linking, selectors, workflow
 from jingwu.antifraud.bank_client import BankReply
 from jingwu.antifraud.banks import BANKS, bank_name
 from jingwu.antifraud.models import (
@@ -289,6 +289,7 @@ def _store(actor: User, unit: Unit, checked: _Checked, channel: str, key: str | 
         _send_on_commit([r.pk for r in requests])
     else:
         _ask_the_desk(report, len(requests), now)
+    linking.link_report(report)  # 串并案: join the networks of its accounts, phones, URLs, apps
     return report
 
 

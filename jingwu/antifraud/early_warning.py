@@ -1,0 +1,490 @@
+"""Early warning and dissuasion (预警劝阻): partners' signals in, warnings and tasks out.
+
+`signals_check` turns a pushed batch into `SignalIn` values or raises a ServiceError naming
+the first bad field ("signals[3].counterpart"), before anything is written or published.
+`signals_process` is THE handler: the API calls it in-process when NATS_URL is unset and
+the stream workers (streams.py) call it for what they consume; both commit a batch whole.
+
+Per signal: live list hits, velocity windows (per citizen, per account), call duration,
+time of day and age group are scored by the newest active rule set (rules.py). A citizen
+has one open warning at a time; later signals add their reasons to it and may raise its
+level. Raising the level hands out the level's task: high → a dissuasion task (劝阻) in
+the citizen's station inbox, due soon; medium → a 96110 call task; low → an SMS in the
+outbox. The officer's outcome closes the warning and feeds the rule statistics."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Final
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from jingwu.antifraud import indicators, rules
+from jingwu.antifraud.warning_models import (
+    LEVEL_RANK,
+    FraudWarning,
+    ListKind,
+    ProcessedMessage,
+    RiskLevel,
+    RuleSet,
+    Signal,
+    SignalKind,
+    SmsOutbox,
+    WarningOutcome,
+    WarningState,
+    WatchListEntry,
+)
+from jingwu.core import access, audit, identifiers
+from jingwu.core import services as core_services
+from jingwu.core.access import Action
+from jingwu.core.models import Unit, User, WorkItemPriority, WorkItemStatus
+from jingwu.core.services import ServiceError
+
+MAX_BATCH: Final = 1000
+# How long the station has to act, by level (a high warning means the money may leave now).
+TASK_DEADLINES: Final = {RiskLevel.HIGH: timedelta(minutes=30), RiskLevel.MEDIUM: timedelta(hours=2)}
+TASK_KINDS: Final = {RiskLevel.HIGH: "antifraud.dissuade", RiskLevel.MEDIUM: "antifraud.call_96110"}
+COUNTERPART_OF: Final = {"call": ("phone",), "sms": ("phone",), "transfer": ("account",),
+                         "app_install": ("app",), "url_visit": ("url",)}
+
+
+@dataclass(frozen=True)
+class SignalIn:
+    message_id: str
+    partner: str
+    kind: str
+    citizen_key: str
+    citizen_name: str
+    citizen_phone: str
+    citizen_id_number: str
+    birth_date: date | None
+    unit_id: int
+    counterpart_kind: str
+    counterpart: str
+    account: str
+    occurred_at: datetime
+    duration_seconds: int | None = None
+    amount_fen: int | None = None
+    device: str = ""
+    ip: str | None = None
+
+    def as_message(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        data["occurred_at"] = self.occurred_at.isoformat()
+        data["birth_date"] = self.birth_date.isoformat() if self.birth_date else None
+        return data
+
+    @classmethod
+    def from_message(cls, data: dict[str, Any]) -> SignalIn:
+        data = dict(data)
+        data["occurred_at"] = datetime.fromisoformat(data["occurred_at"])
+        data["birth_date"] = date.fromisoformat(data["birth_date"]) if data["birth_date"] else None
+        return cls(**data)
+
+
+def _fail(field: str, message: str) -> ServiceError:
+    return ServiceError(f"{field}: {message}", field=field)
+
+
+# --- checking a batch -------------------------------------------------------------------
+
+def signals_check(*, actor: User, partner: str, items: Sequence[dict[str, Any]],
+                  now: datetime | None = None) -> list[SignalIn]:
+    """Check a partner's batch whole; the first problem raises, naming the field."""
+    now = now or timezone.now()
+    if not access.can(actor, Action.WARNING_SIGNAL_PUSH):
+        access.deny(actor, Action.WARNING_SIGNAL_PUSH, None, object_type="fraud_signal")
+    if not partner or len(partner) > 40 or ":" in partner:
+        raise _fail("partner", _("合作方代码须为 1 到 40 个字符，且不含冒号"))
+    if not items:
+        raise _fail("signals", _("批次中没有信号"))
+    if len(items) > MAX_BATCH:
+        raise _fail("signals", _("一个批次最多 %(n)s 条信号") % {"n": MAX_BATCH})
+    home = actor.home_unit.pk if actor.home_unit is not None else None
+    units = {u.code: u.pk for u in Unit.objects.filter(code__in={str(i.get("station") or "") for i in items})}
+    seen: set[str] = set()
+    out: list[SignalIn] = []
+    for n, item in enumerate(items):
+        where = f"signals[{n}]"
+        signal = _check_one(item, where, partner, units, home, now)
+        if signal.message_id in seen:
+            raise _fail(f"{where}.id", _("批次中重复的信号编号 %(id)s") % {"id": item["id"]})
+        seen.add(signal.message_id)
+        out.append(signal)
+    return out
+
+
+def _check_one(item: dict[str, Any], where: str, partner: str, units: dict[str, int], home: int | None,
+               now: datetime) -> SignalIn:
+    sid = str(item.get("id") or "")
+    if not sid or len(sid) > 100:
+        raise _fail(f"{where}.id", _("信号编号须为 1 到 100 个字符"))
+    kind = item.get("kind")
+    if kind not in SignalKind.values:
+        raise _fail(f"{where}.kind", _("信号类型须为 %(kinds)s 之一") % {"kinds": ", ".join(SignalKind.values)})
+    occurred = item.get("occurred_at")
+    if not isinstance(occurred, datetime) or timezone.is_naive(occurred):
+        raise _fail(f"{where}.occurred_at", _("须为带时区的时间"))
+    if occurred > now + timedelta(minutes=5):
+        raise _fail(f"{where}.occurred_at", _("时间晚于现在"))
+    phone, id_number, birth = "", "", None
+    if item.get("citizen_id_number"):
+        rid = identifiers.validate_resident_id(str(item["citizen_id_number"]))
+        if not rid.valid:
+            raise _fail(f"{where}.citizen_id_number", _("不是有效的身份证号码"))
+        id_number, birth = rid.normalized, rid.birth_date
+    if item.get("citizen_phone"):
+        mobile = identifiers.validate_phone(str(item["citizen_phone"]))
+        if not mobile.valid:
+            raise _fail(f"{where}.citizen_phone", _("不是有效的手机号码"))
+        phone = mobile.normalized
+    if not phone and not id_number:
+        raise _fail(f"{where}.citizen_phone", _("须给出群众的手机号码或身份证号码"))
+    station = str(item.get("station") or "")
+    if station:
+        if station not in units:
+            raise _fail(f"{where}.station", _("没有代码为 %(code)s 的单位") % {"code": station})
+        unit_id = units[station]
+    elif home is not None:
+        unit_id = home
+    else:
+        raise _fail(f"{where}.station", _("须给出群众所属派出所"))
+    counterpart_kind = COUNTERPART_OF[kind][0]
+    raw = str(item.get("counterpart") or "")
+    try:
+        if counterpart_kind == "account":
+            found = indicators.account(raw, str(item.get("bank") or ""))
+        else:
+            found = getattr(indicators, counterpart_kind)(raw)
+    except indicators.IndicatorError as exc:
+        raise _fail(f"{where}.counterpart", str(exc)) from None
+    duration = item.get("duration_seconds")
+    if duration is not None and (not isinstance(duration, int) or not 0 <= duration <= 86400):
+        raise _fail(f"{where}.duration_seconds", _("须为 0 到 86400 之间的整数"))
+    amount = item.get("amount_fen")
+    if amount is not None and (not isinstance(amount, int) or amount <= 0):
+        raise _fail(f"{where}.amount_fen", _("须为正整数（分）"))
+    ip = item.get("ip") or None
+    if ip is not None:
+        try:
+            ip = str(ipaddress.ip_address(str(ip)))
+        except ValueError:
+            raise _fail(f"{where}.ip", _("不是 IP 地址")) from None
+    return SignalIn(
+        message_id=f"{partner}:{sid}", partner=partner, kind=kind,
+        citizen_key=f"id:{id_number}" if id_number else f"phone:{phone}",
+        citizen_name=str(item.get("citizen_name") or "")[:100], citizen_phone=phone, citizen_id_number=id_number,
+        birth_date=birth, unit_id=unit_id, counterpart_kind=counterpart_kind, counterpart=found.value,
+        account=found.value if counterpart_kind == "account" else "", occurred_at=occurred,
+        duration_seconds=duration, amount_fen=amount, device=str(item.get("device") or "")[:64], ip=ip)
+
+
+# --- the handler ------------------------------------------------------------------------
+
+@dataclass
+class Processed:
+    signals: int = 0
+    skipped: int = 0  # already processed (a redelivery)
+    warnings_opened: int = 0
+    raised: int = 0  # warnings whose level went up
+
+
+def active_ruleset() -> tuple[int, dict[str, Any]]:
+    current = RuleSet.objects.filter(active=True).order_by("-version").first()
+    if current is None:
+        return rules.DEFAULT_RULES["version"], rules.DEFAULT_RULES
+    return current.version, current.rules
+
+
+def signals_process(signals: Iterable[SignalIn], *, actor: User | None = None,
+                    now: datetime | None = None) -> Processed:
+    """Evaluate and store signals in one transaction; ids already processed are skipped.
+    A concurrent writer of the same citizen or message id makes the batch roll back and
+    run again, when the ids it committed are skipped and its open warning is found."""
+    batch = list(signals)
+    for attempt in range(3):
+        try:
+            return _process_batch(batch, actor, now or timezone.now())
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _BatchState:
+    """What a batch's evaluation reads, loaded with one query each instead of per signal:
+    ids already processed, live list entries of its counterparts, and the velocity windows
+    of its citizens and accounts (kept up to date in memory as the batch goes on)."""
+
+    def __init__(self, batch: list[SignalIn], ruleset: dict[str, Any]) -> None:
+        self.processed = set(ProcessedMessage.objects.filter(message_id__in=[s.message_id for s in batch])
+                             .values_list("message_id", flat=True))
+        self.expiry: dict[tuple[str, str], list[datetime | None]] = {}
+        wanted = {(s.counterpart_kind, s.counterpart) for s in batch}
+        for kind, value, expires in WatchListEntry.objects.filter(
+                value__in={v for _k, v in wanted}).values_list("kind", "value", "expires_at"):
+            if (kind, value) in wanted:
+                self.expiry.setdefault((kind, value), []).append(expires)
+        self.quiet: list[Signal] = []  # signals that hit nothing, written in one statement
+        self.citizen_times: dict[str, list[datetime]] = {}
+        self.account_seen: dict[str, list[tuple[datetime, str]]] = {}
+        windows = {r["per"]: int(r["window_seconds"]) for r in rules.velocity_rules(ruleset)}
+        if not batch:
+            return
+        first = min(s.occurred_at for s in batch)
+        if "citizen" in windows:
+            for key, at in Signal.objects.filter(
+                    citizen_key__in={s.citizen_key for s in batch}, score__gt=0,
+                    occurred_at__gt=first - timedelta(seconds=windows["citizen"])).values_list("citizen_key",
+                                                                                              "occurred_at"):
+                self.citizen_times.setdefault(key, []).append(at)
+        accounts = {s.account for s in batch if s.account}
+        if "account" in windows and accounts:
+            for account, at, key in Signal.objects.filter(
+                    account__in=accounts, occurred_at__gt=first - timedelta(seconds=windows["account"])
+            ).values_list("account", "occurred_at", "citizen_key"):
+                self.account_seen.setdefault(account, []).append((at, key))
+
+    def listed(self, signal: SignalIn) -> frozenset[str]:
+        for expires in self.expiry.get((signal.counterpart_kind, signal.counterpart), []):
+            if expires is None or expires > signal.occurred_at:
+                return frozenset({signal.counterpart_kind})
+        return frozenset()
+
+    def window_counts(self, ruleset: dict[str, Any], signal: SignalIn, listed: bool) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        at = signal.occurred_at
+        for rule in rules.velocity_rules(ruleset):
+            since = rules.window_start(rule, at)
+            if rule["per"] == "citizen":
+                # The citizen's earlier signals that hit something, plus this one when it does.
+                earlier = sum(1 for t in self.citizen_times.get(signal.citizen_key, []) if since < t <= at)
+                counts[rule["id"]] = earlier + (1 if listed else 0)
+            elif rule["per"] == "account" and signal.account:
+                citizens = {k for t, k in self.account_seen.get(signal.account, []) if since < t <= at}
+                citizens.add(signal.citizen_key)
+                counts[rule["id"]] = len(citizens)
+        return counts
+
+    def add(self, signal: SignalIn, score: int) -> None:
+        self.processed.add(signal.message_id)
+        if score > 0:
+            self.citizen_times.setdefault(signal.citizen_key, []).append(signal.occurred_at)
+        if signal.account:
+            self.account_seen.setdefault(signal.account, []).append((signal.occurred_at, signal.citizen_key))
+
+
+def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> Processed:
+    result = Processed()
+    version, ruleset = active_ruleset()
+    with transaction.atomic():
+        state = _BatchState(batch, ruleset)
+        done: list[ProcessedMessage] = []
+        for signal in batch:
+            if signal.message_id in state.processed:
+                result.skipped += 1
+                continue
+            score = _process_one(signal, version, ruleset, now, result, actor, state)
+            state.add(signal, score)
+            done.append(ProcessedMessage(message_id=signal.message_id, processed_at=now))
+            result.signals += 1
+        Signal.objects.bulk_create(state.quiet, batch_size=500)
+        ProcessedMessage.objects.bulk_create(done, batch_size=500)
+        if result.signals:
+            audit.record(actor=actor, action="antifraud.signals_process", object_type="fraud_signal",
+                         details={"signals": result.signals, "skipped": result.skipped,
+                                  "opened": result.warnings_opened, "raised": result.raised})
+    return result
+
+
+def _process_one(signal: SignalIn, version: int, ruleset: dict[str, Any], now: datetime, result: Processed,
+                 actor: User | None, state: _BatchState) -> int:
+    """Store one signal, open or add to its citizen's warning; returns the signal's score."""
+    listed = state.listed(signal)
+    facts = rules.Facts(kind=signal.kind, occurred_at=signal.occurred_at, listed=listed,
+                        duration_seconds=signal.duration_seconds, birth_date=signal.birth_date,
+                        window_counts=state.window_counts(ruleset, signal, bool(listed)))
+    hits = rules.evaluate(ruleset, facts)
+    score = sum(h.weight for h in hits)
+    row = Signal(
+        message_id=signal.message_id, partner=signal.partner, kind=signal.kind, citizen_key=signal.citizen_key,
+        counterpart_kind=signal.counterpart_kind, counterpart=signal.counterpart, account=signal.account,
+        duration_seconds=signal.duration_seconds, amount_fen=signal.amount_fen, device=signal.device,
+        ip=signal.ip, occurred_at=signal.occurred_at, received_at=now, score=score,
+        hits=[{"rule": h.rule, "weight": h.weight, "detail": h.detail} for h in hits])
+    if not hits:
+        state.quiet.append(row)  # most signals: stored together at the end of the batch
+        return 0
+    row.save()
+    from jingwu.antifraud import linking
+
+    linking.link_signal(row)
+    warning = (FraudWarning.objects.select_for_update()
+               .filter(citizen_key=signal.citizen_key, state=WarningState.OPEN).first())
+    before = warning.level if warning is not None else RiskLevel.NONE
+    reasons: dict[str, dict[str, Any]] = {r["rule"]: r for r in (warning.reasons if warning else [])}
+    for h in hits:
+        reasons.setdefault(h.rule, {"rule": h.rule, "weight": h.weight, "detail": h.detail})
+    total = sum(r["weight"] for r in reasons.values())
+    level = rules.level_for(ruleset, total)
+    if warning is None:
+        if level == RiskLevel.NONE:
+            return score  # a weak signal alone: kept, and counted by later windows
+        warning = FraudWarning.objects.create(
+            citizen_key=signal.citizen_key, citizen_name=signal.citizen_name, citizen_phone=signal.citizen_phone,
+            citizen_id_number=signal.citizen_id_number, unit_id=signal.unit_id, level=level, score=total,
+            reasons=list(reasons.values()), rule_version=version, signal_count=0, opened_at=now,
+            last_signal_at=signal.occurred_at)
+        result.warnings_opened += 1
+    warning.score = total
+    warning.reasons = list(reasons.values())
+    warning.signal_count += 1
+    warning.last_signal_at = max(warning.last_signal_at, signal.occurred_at)
+    if LEVEL_RANK[RiskLevel(level)] > LEVEL_RANK[RiskLevel(before)]:
+        warning.level = level
+        _hand_out(warning, level, now, actor)
+        if before != RiskLevel.NONE:
+            result.raised += 1
+    warning.save()
+    Signal.objects.filter(pk=row.pk).update(warning=warning)
+    return score
+
+
+def _warning_url(warning: FraudWarning) -> str:
+    try:
+        return reverse("antifraud:warning", args=[warning.pk])
+    except NoReverseMatch:
+        return ""
+
+
+def _hand_out(warning: FraudWarning, level: str, now: datetime, actor: User | None) -> None:
+    """The level's task; a higher level replaces the lower one's open task."""
+    core_services.workitems_close(actor=actor, source_app="antifraud", source_type="warning",
+                                  source_ids=[str(warning.pk)], status=WorkItemStatus.CANCELLED)
+    if level == RiskLevel.LOW:
+        warning.due_at = None
+        if warning.citizen_phone:
+            SmsOutbox.objects.get_or_create(warning=warning, phone=warning.citizen_phone, defaults={
+                "text": _("【反诈预警】您可能正在遭遇电信网络诈骗，请勿转账。如有疑问请拨打 96110。"),
+                "created_at": now})
+        return
+    due = now + TASK_DEADLINES[RiskLevel(level)]
+    warning.due_at = due
+    name = warning.citizen_name or _("群众")
+    title = (_("劝阻：%(name)s 疑似正在被骗，请立即上门或电话劝阻") if level == RiskLevel.HIGH
+             else _("96110 回访：%(name)s 存在被骗风险")) % {"name": name}
+    core_services.workitems_create_many(actor=actor, items=[core_services.NewWorkItem(
+        title=title, kind=TASK_KINDS[RiskLevel(level)], dedupe_key=f"antifraud:warning:{warning.pk}:{level}",
+        assignee_unit_id=warning.unit_id,
+        priority=WorkItemPriority.URGENT if level == RiskLevel.HIGH else WorkItemPriority.HIGH,
+        due_at=due, source_app="antifraud", source_type="warning", source_id=str(warning.pk),
+        url=_warning_url(warning))])
+
+
+# --- the officer's side -----------------------------------------------------------------
+
+def warning_outcome_record(*, actor: User, warning: FraudWarning, outcome: str, note: str = "",
+                           report_data: Any = None, now: datetime | None = None) -> FraudWarning:
+    """Close a warning with its outcome. "defrauded" files the victim's report at once
+    (services.fraud_report_submit, whose stop-payments then leave for the banks)."""
+    from jingwu.antifraud import services
+
+    now = now or timezone.now()
+    access.check(actor, Action.WARNING_HANDLE, warning.unit, object_type="fraud_warning", object_id=warning.pk)
+    if outcome not in WarningOutcome.values:
+        raise _fail("outcome", _("处置结果须为 %(v)s 之一") % {"v": ", ".join(WarningOutcome.values)})
+    if len(note) > 500:
+        raise _fail("note", _("说明最多 500 字"))
+    if outcome == WarningOutcome.DEFRAUDED and report_data is None:
+        raise _fail("report", _("已被骗须同时录入报案"))
+    with transaction.atomic():
+        locked = FraudWarning.objects.select_for_update().get(pk=warning.pk)
+        if locked.state != WarningState.OPEN:
+            raise _fail("outcome", _("该预警已处置"))
+        if outcome == WarningOutcome.DEFRAUDED:
+            submitted = services.fraud_report_submit(actor=actor, unit=locked.unit, data=report_data, now=now)
+            locked.report = submitted.report
+        locked.state = WarningState.CLOSED
+        locked.outcome = outcome
+        locked.outcome_note = note
+        locked.outcome_at = now
+        locked.outcome_by = actor
+        locked.save()
+        core_services.workitems_close(actor=actor, source_app="antifraud", source_type="warning",
+                                      source_ids=[str(locked.pk)])
+        audit.record(actor=actor, action="antifraud.warning_outcome", object_type="fraud_warning",
+                     object_id=str(locked.pk), unit_code=locked.unit.code,
+                     details={"outcome": outcome, "level": locked.level,
+                              "report": locked.report.number if locked.report else ""})
+    return locked
+
+
+def watchlist_add(*, actor: User, kind: str, raw: str, source: str, expires_at: datetime | None = None,
+                  note: str = "", bank: str = "") -> WatchListEntry:
+    access.check(actor, Action.FRAUD_ANALYSE, None, object_type="watchlist")
+    if kind not in ListKind.values:
+        raise _fail("kind", _("名单类型须为 %(v)s 之一") % {"v": ", ".join(ListKind.values)})
+    if not source.strip():
+        raise _fail("source", _("须注明名单来源"))
+    try:
+        found = indicators.account(raw, bank) if kind == "account" else getattr(indicators, kind)(raw)
+    except indicators.IndicatorError as exc:
+        raise _fail("value", str(exc)) from None
+    with transaction.atomic():
+        entry, _created = WatchListEntry.objects.update_or_create(
+            kind=kind, value=found.value, source=source.strip()[:100],
+            defaults={"expires_at": expires_at, "note": note[:300], "added_by": actor})
+        audit.record(actor=actor, action="antifraud.watchlist_add", object_type="watchlist",
+                     object_id=str(entry.pk), details={"kind": kind, "source": entry.source,
+                                                       "expires_at": expires_at.isoformat() if expires_at else ""})
+    return entry
+
+
+def ruleset_publish(*, actor: User, ruleset: dict[str, Any], note: str = "") -> RuleSet:
+    """A new version of the rules; earlier warnings keep the version that scored them."""
+    access.check(actor, Action.FRAUD_ANALYSE, None, object_type="ruleset")
+    try:
+        rules.validate(ruleset)
+    except rules.RuleSetError as exc:
+        raise _fail("rules", str(exc)) from None
+    with transaction.atomic():
+        last = RuleSet.objects.order_by("-version").first()
+        version = max(last.version if last else 0, int(rules.DEFAULT_RULES["version"])) + 1
+        row = RuleSet.objects.create(version=version, rules={**ruleset, "version": version}, note=note[:300],
+                                     created_by=actor)
+        audit.record(actor=actor, action="antifraud.ruleset_publish", object_type="ruleset",
+                     object_id=str(version), details={"rules": [r["id"] for r in ruleset["rules"]]})
+    return row
+
+
+def rule_statistics(warnings: Iterable[FraudWarning] | None = None) -> dict[str, dict[str, int]]:
+    """Per rule: closed warnings it contributed to, by outcome (how well each rule predicts)."""
+    rows = warnings if warnings is not None else FraudWarning.objects.filter(state=WarningState.CLOSED)
+    stats: dict[str, dict[str, int]] = {}
+    for w in rows:
+        for reason in w.reasons:
+            entry = stats.setdefault(reason["rule"], {"warnings": 0, **{o: 0 for o in WarningOutcome.values}})
+            entry["warnings"] += 1
+            if w.outcome:
+                entry[w.outcome] += 1
+    return stats
+
+
+def warning_figures(warnings: Any) -> dict[str, Any]:
+    """The centre's figures over a (scoped) warning queryset: by level, by outcome, open, and
+    frauds prevented (warnings closed as dissuaded)."""
+    by_level = dict(warnings.order_by().values_list("level").annotate(n=Count("id")).values_list("level", "n"))
+    by_outcome = dict(warnings.order_by().exclude(outcome="").values_list("outcome").annotate(n=Count("id"))
+                      .values_list("outcome", "n"))
+    return {"by_level": [(str(label), by_level.get(code, 0)) for code, label in RiskLevel.choices
+                         if code != RiskLevel.NONE],
+            "by_outcome": [(str(label), by_outcome.get(code, 0)) for code, label in WarningOutcome.choices],
+            "open": warnings.filter(state=WarningState.OPEN).count(),
+            "prevented": by_outcome.get(WarningOutcome.DISSUADED, 0)}

@@ -1,0 +1,381 @@
+"""Early warning: each rule kind and window, list expiry, one open warning per citizen,
+tasks and deadlines by level, outcomes and rule statistics, the push API, scoping, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.test import Client
+
+from jingwu.antifraud import early_warning, rules
+from jingwu.antifraud.early_warning import signals_check, signals_process
+from jingwu.antifraud.models import FraudReport
+from jingwu.antifraud.tests.conftest import ACCOUNT_A, ACCOUNT_B, Desk, report_input, transfer
+from jingwu.antifraud.warning_models import (
+    FraudWarning,
+    ProcessedMessage,
+    Signal,
+    SmsOutbox,
+    WatchListEntry,
+)
+from jingwu.core import identifiers, tokens
+from jingwu.core.models import AuditEntry, User, WorkItem, WorkItemStatus
+from jingwu.core.services import ServiceError
+from jingwu.core.tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+NOW = dt.datetime(2026, 5, 13, 6, 0, tzinfo=dt.UTC)  # 14:00 in Shanghai: not night
+FRAUD_PHONE = "+8617100001234"
+FRAUD_URL = "http://shua-dan.example.com/task"
+CITIZEN = "370102198501011233"  # born 1985
+ELDER = identifiers.make_resident_id("370102", dt.date(1950, 3, 1), 12)
+
+
+@pytest.fixture
+def partner(desk: Desk) -> User:
+    return make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+
+
+@pytest.fixture
+def listed(desk: Desk) -> None:
+    for kind, raw in (("phone", FRAUD_PHONE), ("url", FRAUD_URL), ("account", ACCOUNT_A), ("app", "FastTask")):
+        early_warning.watchlist_add(actor=desk.analyst, kind=kind, raw=raw, source="部反诈中心", bank="ICBC")
+
+
+def item(sid: str, *, at: dt.datetime = NOW, kind: str = "call", counterpart: str = FRAUD_PHONE,
+         citizen: str = CITIZEN, **extra: Any) -> dict[str, Any]:
+    return {"id": sid, "kind": kind, "occurred_at": at, "citizen_id_number": citizen,
+            "citizen_phone": "13812345678", "citizen_name": "王秀英", "station": "370102S01",
+            "counterpart": counterpart, **extra}
+
+
+def push(partner: User, *items: dict[str, Any], now: dt.datetime = NOW) -> early_warning.Processed:
+    return signals_process(signals_check(actor=partner, partner="CMCC", items=list(items), now=now), now=now)
+
+
+def warning_of(citizen: str = CITIZEN) -> FraudWarning:
+    return FraudWarning.objects.get(citizen_key=f"id:{citizen}", state="open")
+
+
+def reasons(w: FraudWarning) -> list[str]:
+    return sorted(r["rule"] for r in w.reasons)
+
+
+# --- rule kinds -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("kind", "counterpart", "extra", "rule", "level", "score"), [
+    ("call", FRAUD_PHONE, {}, "list_phone", "medium", 40),
+    ("transfer", ACCOUNT_A, {"bank": "ICBC", "amount_fen": 500_000}, "list_account", "medium", 60),
+    ("app_install", "ＦａｓｔＴａｓｋ", {}, "list_app", "medium", 40),
+    ("url_visit", "Shua-Dan.example.com/task", {}, "list_url", "low", 25),
+])
+def test_each_list_hit_scores_its_weight(desk: Desk, partner: User, listed: None, kind: str, counterpart: str,
+                                         extra: dict[str, Any], rule: str, level: str, score: int) -> None:
+    push(partner, item("s1", kind=kind, counterpart=counterpart, **extra))
+    w = warning_of()
+    assert (reasons(w), w.level, w.score) == ([rule], level, score)
+    assert Signal.objects.get().hits == [{"rule": rule, "weight": score, "detail": f"{rule[5:]} listed"}]
+
+
+def test_unlisted_counterpart_scores_nothing_and_opens_no_warning(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1", counterpart="+8613900001111", duration_seconds=3000))
+    assert Signal.objects.get().score == 0
+    assert FraudWarning.objects.count() == 0
+
+
+def test_long_call_counts_only_beside_another_hit(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1", counterpart="+8613900001111", duration_seconds=700))
+    assert FraudWarning.objects.count() == 0
+    push(partner, item("s2", duration_seconds=700))
+    assert (reasons(warning_of()), warning_of().score) == (["list_phone", "long_call"], 55)
+
+
+def test_short_call_is_not_a_long_call(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1", duration_seconds=599))
+    assert reasons(warning_of()) == ["list_phone"]
+
+
+def test_night_is_judged_in_shanghai_time(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1", at=dt.datetime(2026, 5, 12, 17, 30, tzinfo=dt.UTC)))  # 01:30 in Shanghai
+    assert reasons(warning_of()) == ["list_phone", "night"]
+    push(partner, item("s2", citizen=ELDER, at=dt.datetime(2026, 5, 12, 22, 0, tzinfo=dt.UTC)))  # 06:00
+    assert reasons(warning_of(ELDER)) == ["elderly", "list_phone"]
+
+
+def test_age_group_from_the_id_number(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1", citizen=ELDER, duration_seconds=900))
+    w = warning_of(ELDER)
+    assert (reasons(w), w.score, w.level) == (["elderly", "list_phone", "long_call"], 70, "high")
+
+
+def test_citizen_velocity_window(desk: Desk, partner: User, listed: None) -> None:
+    visit: dict[str, Any] = {"kind": "url_visit", "counterpart": FRAUD_URL}
+    push(partner, item("a", at=NOW - dt.timedelta(minutes=59), **visit), item("b", at=NOW - dt.timedelta(minutes=30),
+                                                                           **visit))
+    assert reasons(warning_of()) == ["list_url"]
+    push(partner, item("c", at=NOW, **visit))
+    assert (reasons(warning_of()), warning_of().level) == (["citizen_burst", "list_url"], "medium")
+
+
+def test_citizen_velocity_forgets_what_left_the_window(desk: Desk, partner: User, listed: None) -> None:
+    visit: dict[str, Any] = {"kind": "url_visit", "counterpart": FRAUD_URL}
+    push(partner, item("a", at=NOW - dt.timedelta(minutes=61), **visit),
+         item("b", at=NOW - dt.timedelta(minutes=30), **visit), item("c", at=NOW, **visit))
+    assert reasons(warning_of()) == ["list_url"]
+
+
+def test_account_velocity_counts_distinct_citizens(desk: Desk, partner: User, listed: None) -> None:
+    others = [identifiers.make_resident_id("370102", dt.date(1990, 1, d), 5) for d in (1, 2, 3)]
+    pay: dict[str, Any] = {"kind": "transfer", "counterpart": ACCOUNT_B, "bank": "CCB", "amount_fen": 10_000}
+    push(partner, item("a", citizen=others[0], at=NOW - dt.timedelta(hours=23), **pay),
+         item("a2", citizen=others[0], at=NOW - dt.timedelta(hours=22), **pay),
+         item("b", citizen=others[1], at=NOW - dt.timedelta(hours=1), **pay))
+    assert FraudWarning.objects.count() == 0  # two citizens so far
+    push(partner, item("c", citizen=others[2], **pay))
+    w = warning_of(others[2])
+    assert (reasons(w), w.level, FraudWarning.objects.count()) == (["account_fan_in"], "low", 1)
+
+
+def test_account_velocity_window_is_a_day(desk: Desk, partner: User, listed: None) -> None:
+    others = [identifiers.make_resident_id("370102", dt.date(1990, 1, d), 5) for d in (1, 2, 3)]
+    pay: dict[str, Any] = {"kind": "transfer", "counterpart": ACCOUNT_B, "bank": "CCB", "amount_fen": 10_000}
+    push(partner, item("a", citizen=others[0], at=NOW - dt.timedelta(hours=25), **pay),
+         item("b", citizen=others[1], at=NOW - dt.timedelta(hours=1), **pay), item("c", citizen=others[2], **pay))
+    assert FraudWarning.objects.count() == 0
+
+
+def test_list_expiry(desk: Desk, partner: User) -> None:
+    early_warning.watchlist_add(actor=desk.analyst, kind="phone", raw=FRAUD_PHONE, source="运营商",
+                                expires_at=NOW - dt.timedelta(minutes=1))
+    push(partner, item("s1"))
+    assert FraudWarning.objects.count() == 0
+    WatchListEntry.objects.update(expires_at=NOW + dt.timedelta(days=30))
+    push(partner, item("s2"))
+    assert reasons(warning_of()) == ["list_phone"]
+
+
+def test_a_newer_rule_set_decides_and_the_warning_keeps_its_version(desk: Desk, partner: User, listed: None) -> None:
+    changed = {**rules.DEFAULT_RULES, "rules": [{"id": "list_phone", "kind": "list_hit", "list": "phone",
+                                                 "weight": 90}]}
+    published = early_warning.ruleset_publish(actor=desk.analyst, ruleset=changed)
+    push(partner, item("s1"))
+    w = warning_of()
+    assert (published.version, w.rule_version, w.level, w.score) == (2, 2, "high", 90)
+
+
+def test_a_broken_rule_set_is_refused(desk: Desk) -> None:
+    broken = {**rules.DEFAULT_RULES, "rules": [{"id": "x", "kind": "velocity", "weight": 5}]}
+    with pytest.raises(ServiceError, match=r"rules\[0\]\.per"):
+        early_warning.ruleset_publish(actor=desk.analyst, ruleset=broken)
+    with pytest.raises(PermissionDenied):
+        early_warning.ruleset_publish(actor=desk.officer, ruleset=rules.DEFAULT_RULES)
+
+
+# --- warnings, tasks, deadlines ---------------------------------------------------------
+
+def tasks() -> list[tuple[str, str, dt.datetime | None, int | None]]:
+    return [(w.kind, w.status, w.due_at, w.assignee_unit_id) for w in WorkItem.objects.order_by("id")]
+
+
+def test_high_risk_is_a_dissuasion_task_due_in_thirty_minutes(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1", kind="transfer", counterpart=ACCOUNT_A, bank="ICBC",
+                       at=dt.datetime(2026, 5, 12, 18, 0, tzinfo=dt.UTC)))
+    w = warning_of()
+    assert w.level == "high"
+    assert tasks() == [("antifraud.dissuade", WorkItemStatus.OPEN, NOW + dt.timedelta(minutes=30),
+                        desk.tree.station_a1a.pk)]
+    assert w.due_at == NOW + dt.timedelta(minutes=30)
+    assert SmsOutbox.objects.count() == 0
+
+
+def test_medium_risk_is_a_96110_call_due_in_two_hours(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1"))
+    assert tasks() == [("antifraud.call_96110", WorkItemStatus.OPEN, NOW + dt.timedelta(hours=2),
+                        desk.tree.station_a1a.pk)]
+
+
+def test_low_risk_is_an_sms_in_the_outbox(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1", kind="url_visit", counterpart=FRAUD_URL))
+    assert tasks() == []
+    assert list(SmsOutbox.objects.values_list("phone", "state")) == [("+8613812345678", "queued")]
+
+
+def test_one_open_warning_per_citizen_repeated_signals_add_to_it(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1", kind="url_visit", counterpart=FRAUD_URL))
+    push(partner, item("s2"), now=NOW + dt.timedelta(minutes=5))
+    w = warning_of()
+    assert (FraudWarning.objects.count(), w.signal_count, reasons(w), w.score, w.level) == (
+        1, 2, ["list_phone", "list_url"], 65, "medium")
+    # The SMS of the low level stays; the raise to medium added a call task.
+    assert tasks() == [("antifraud.call_96110", WorkItemStatus.OPEN, NOW + dt.timedelta(minutes=125),
+                        desk.tree.station_a1a.pk)]
+    push(partner, item("s3", kind="transfer", counterpart=ACCOUNT_A, bank="ICBC"), now=NOW + dt.timedelta(minutes=9))
+    assert [(k, s) for k, s, _d, _u in tasks()] == [("antifraud.call_96110", WorkItemStatus.CANCELLED),
+                                                  ("antifraud.dissuade", WorkItemStatus.OPEN)]
+    w = warning_of()
+    assert (w.level, w.signal_count, reasons(w), FraudWarning.objects.count()) == (
+        "high", 3, ["citizen_burst", "list_account", "list_phone", "list_url"], 1)
+
+
+def test_the_database_refuses_a_second_open_warning(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1"))
+    w = warning_of()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FraudWarning.objects.create(citizen_key=w.citizen_key, unit=w.unit, level="low", score=20, rule_version=1,
+                                    opened_at=NOW, last_signal_at=NOW)
+
+
+def test_a_repeated_signal_id_is_processed_once(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1"))
+    again = push(partner, item("s1"))
+    assert (again.signals, again.skipped, Signal.objects.count(), warning_of().signal_count) == (0, 1, 1, 1)
+
+
+# --- outcomes ---------------------------------------------------------------------------
+
+def test_outcomes_close_the_task_and_feed_rule_statistics(desk: Desk, partner: User, listed: None) -> None:
+    second = identifiers.make_resident_id("370102", dt.date(1980, 6, 6), 7)
+    push(partner, item("s1"), item("s2", citizen=second, kind="app_install", counterpart="FastTask"))
+    early_warning.warning_outcome_record(actor=desk.officer, warning=warning_of(), outcome="dissuaded", note="已上门")
+    early_warning.warning_outcome_record(actor=desk.officer, warning=warning_of(second), outcome="false_alarm")
+    assert set(WorkItem.objects.values_list("status", flat=True)) == {WorkItemStatus.DONE}
+    assert early_warning.rule_statistics() == {
+        "list_phone": {"warnings": 1, "dissuaded": 1, "defrauded": 0, "false_alarm": 0},
+        "list_app": {"warnings": 1, "dissuaded": 0, "defrauded": 0, "false_alarm": 1},
+    }
+    entry = AuditEntry.objects.filter(action="antifraud.warning_outcome").order_by("id").first()
+    assert entry is not None and entry.details["outcome"] == "dissuaded" and entry.unit_code == "370102S01"
+    with pytest.raises(ServiceError, match="outcome"):
+        early_warning.warning_outcome_record(actor=desk.officer, warning=FraudWarning.objects.get(
+            citizen_key=f"id:{CITIZEN}"), outcome="dissuaded")
+
+
+def test_already_defrauded_files_a_report(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1"))
+    with pytest.raises(ServiceError, match="report"):
+        early_warning.warning_outcome_record(actor=desk.officer, warning=warning_of(), outcome="defrauded")
+    w = early_warning.warning_outcome_record(actor=desk.officer, warning=warning_of(), outcome="defrauded",
+                                             report_data=report_input(transfer(ACCOUNT_A, "ICBC", 250_000)))
+    report = FraudReport.objects.get()
+    assert (w.report_id, w.outcome, report.unit_id, report.loss_fen) == (report.pk, "defrauded",
+                                                                        desk.tree.station_a1a.pk, 250_000)
+
+
+def test_another_station_may_not_record_the_outcome(desk: Desk, partner: User, listed: None) -> None:
+    push(partner, item("s1"))
+    with pytest.raises(PermissionDenied):
+        early_warning.warning_outcome_record(actor=desk.other_officer, warning=warning_of(), outcome="dissuaded")
+    denied = AuditEntry.objects.get(outcome="denied", actor=desk.other_officer)
+    assert (denied.object_type, denied.object_id) == ("fraud_warning", str(warning_of().pk))
+    assert warning_of().state == "open"
+
+
+def test_only_partners_push_signals(desk: Desk, listed: None) -> None:
+    with pytest.raises(PermissionDenied):
+        signals_check(actor=desk.officer, partner="CMCC", items=[item("s1")], now=NOW)
+
+
+# --- the API ----------------------------------------------------------------------------
+
+URL = "/api/antifraud/signals"
+
+
+def post(user: User, body: dict[str, Any], *scopes: str) -> Any:
+    secret = tokens.token_create(actor=None, user=user, scopes=list(scopes or ("antifraud.signals",)), days=1).secret
+    return Client().post(URL, body, content_type="application/json", headers={"Authorization": f"Bearer {secret}"})
+
+
+def wire(*items: dict[str, Any]) -> dict[str, Any]:
+    return {"partner": "CMCC", "signals": [{**i, "occurred_at": i["occurred_at"].isoformat()} for i in items]}
+
+
+def test_api_processes_a_batch_inline(desk: Desk, partner: User, listed: None) -> None:
+    recent = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    response = post(partner, wire(item("s1", at=recent), item("s2", at=recent, counterpart="+8613900001111")))
+    assert response.status_code == 202, response.content
+    assert response.json() == {"accepted": 2, "mode": "inline", "new": 2, "warnings_opened": 1}
+    again = post(partner, wire(item("s1", at=recent)))
+    assert again.json() == {"accepted": 1, "mode": "inline", "new": 0, "warnings_opened": 0}
+
+
+@pytest.mark.parametrize(("bad", "field", "code"), [
+    ({"counterpart": "ftp://x"}, "signals[1].counterpart", "invalid"),
+    ({"kind": "fax"}, "signals[1].kind", "invalid"),
+    ({"citizen_id_number": "370102198501011234", "citizen_phone": ""}, "signals[1].citizen_id_number", "invalid"),
+    ({"station": "NOPE"}, "signals[1].station", "invalid"),
+    ({"duration_seconds": -5}, "signals[1].duration_seconds", "invalid"),
+    ({"ip": "999.1.1.1"}, "signals[1].ip", "invalid"),
+    ({"id": "s1"}, "signals[1].id", "invalid"),
+])
+def test_a_malformed_batch_is_a_400_and_nothing_is_written(desk: Desk, partner: User, listed: None,
+                                                           bad: dict[str, Any], field: str, code: str) -> None:
+    recent = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    response = post(partner, wire(item("s1", at=recent), {**item("s2", at=recent), **bad}))
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert (body["field"], body["code"]) == (field, code)
+    assert body["detail"].startswith(field)
+    assert (Signal.objects.count(), ProcessedMessage.objects.count(), FraudWarning.objects.count()) == (0, 0, 0)
+
+
+def test_api_wrong_types_are_422_and_scopes_are_enforced(desk: Desk, partner: User, listed: None) -> None:
+    recent = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    assert post(partner, {"partner": "CMCC", "signals": [{"id": "x"}]}).status_code == 422
+    assert post(partner, wire(item("s1", at=recent)), "antifraud.reports").status_code == 403
+    assert post(desk.officer, wire(item("s1", at=recent))).status_code == 403
+    assert Signal.objects.count() == 0
+
+
+# --- the pages --------------------------------------------------------------------------
+
+def login(user: User) -> Client:
+    from jingwu.core.tests.factories import TEST_PASSWORD
+
+    client = Client()
+    assert client.login(username=user.username, password=TEST_PASSWORD)
+    return client
+
+
+def test_warning_page_needs_a_purpose_masks_the_id_and_records_the_outcome(desk: Desk, partner: User,
+                                                                          listed: None) -> None:
+    from jingwu.core import services as core_services
+
+    push(partner, item("s1"))
+    w = warning_of()
+    client = login(desk.officer)
+    assert client.get("/antifraud/warnings/").status_code == 200
+    assert client.get(f"/antifraud/warnings/{w.pk}/").status_code == 302  # to the purpose page
+    core_services.purpose_set(actor=desk.officer, text="核查预警对象，上门劝阻")
+    html = client.get(f"/antifraud/warnings/{w.pk}/").content.decode()
+    assert "王秀英" in html and CITIZEN not in html and "list_phone" in html
+    assert AuditEntry.objects.filter(action="warning.handle", object_type="fraud_warning",
+                                     object_id=str(w.pk)).count() == 1
+    response = client.post(f"/antifraud/warnings/{w.pk}/", {
+        "outcome": "defrauded", "note": "已转账", "fraud_type": "order_rebate", "payee_account": ACCOUNT_B,
+        "payee_bank": "CCB", "amount_yuan": "1200.50"})
+    assert response.status_code == 302
+    w.refresh_from_db()
+    assert (w.state, w.outcome, w.report.loss_fen if w.report else None) == ("closed", "defrauded", 120_050)
+    assert login(desk.other_officer).get(f"/antifraud/warnings/{w.pk}/").status_code == 403
+
+
+def test_figures_and_rule_statistics_on_the_list_page_are_scoped(desk: Desk, partner: User, listed: None) -> None:
+    second = identifiers.make_resident_id("370102", dt.date(1980, 6, 6), 7)
+    elsewhere = identifiers.make_resident_id("370102", dt.date(1981, 6, 6), 7)
+    push(partner, item("s1"), item("s2", citizen=second, kind="url_visit", counterpart=FRAUD_URL),
+         item("s3", citizen=elsewhere, station="370102S02"))
+    early_warning.warning_outcome_record(actor=desk.officer, warning=warning_of(), outcome="dissuaded")
+    mine = FraudWarning.objects.filter(unit=desk.tree.station_a1a)
+    figures = early_warning.warning_figures(mine)
+    assert (figures["by_level"], figures["open"], figures["prevented"]) == (
+        [("低", 1), ("中", 1), ("高", 0)], 1, 1)
+    html = login(desk.officer).get("/antifraud/warnings/").content.decode()
+    import re
+
+    shown = sorted(int(pk) for pk in re.findall(r'href="/antifraud/warnings/(\d+)/"', html))
+    assert shown == sorted(mine.values_list("pk", flat=True)) and len(shown) == 2  # not the other station's
+    assert "list_phone" in html and "规则效果" in html

@@ -1,0 +1,106 @@
+"""Linking 串并案 on a labelled fixture: reports and scored signals sharing an account,
+phone, URL, app, device or IP form exactly the labelled networks; the network page is
+scoped and audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+import pytest
+from django.test import Client
+
+from jingwu.antifraud import early_warning, linking
+from jingwu.antifraud.models import FraudReport
+from jingwu.antifraud.services import fraud_report_submit
+from jingwu.antifraud.tests.conftest import ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, ACCOUNT_D, Desk, report_input, transfer
+from jingwu.antifraud.warning_models import LinkNode
+from jingwu.core.models import AuditEntry, User
+from jingwu.core.tests.factories import TEST_PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db
+ACCOUNT_E = "6228480402564890018"
+
+# (label, ring, accounts, phones, urls, apps)
+FIXTURE = [
+    ("r1", "A", [ACCOUNT_A], ["17100001234"], [], []),
+    ("r2", "A", [ACCOUNT_B], ["171-0000-1234"], [], []),  # same phone as r1, written otherwise
+    ("r3", "A", [ACCOUNT_B], [], ["HTTP://Fake-Bank.example.com"], []),  # same account as r2
+    ("r4", "B", [ACCOUNT_C], [], [], ["ＦａｓｔＴａｓｋ"]),
+    ("r5", "B", [ACCOUNT_D], [], [], ["fasttask"]),  # same app as r4 (full-width folded, lower-cased)
+    ("r6", "C", [ACCOUNT_E], [], [], []),
+]
+
+
+def file_fixture(desk: Desk) -> dict[str, FraudReport]:
+    made = {}
+    for label, _ring, accounts, phones, urls, apps in FIXTURE:
+        data = report_input(*[transfer(a, "ICBC", 10_000) for a in accounts], phones=phones, urls=urls, apps=apps)
+        made[label] = fraud_report_submit(actor=desk.officer, unit=desk.tree.station_a1a, data=data).report
+    return made
+
+
+def groups(made: dict[str, FraudReport]) -> set[frozenset[str]]:
+    by_root: dict[int | None, set[str]] = defaultdict(set)
+    for label, report in made.items():
+        by_root[linking.network_root(report)].add(label)
+    return {frozenset(v) for v in by_root.values()}
+
+
+def test_reports_form_exactly_the_labelled_networks(desk: Desk) -> None:
+    made = file_fixture(desk)
+    labelled: dict[str, set[str]] = defaultdict(set)
+    for label, ring, *_rest in FIXTURE:
+        labelled[ring].add(label)
+    assert groups(made) == {frozenset(v) for v in labelled.values()}
+    assert [(n["reports"]) for n in linking.networks()] == [3, 2]
+    root = linking.network_root(made["r1"])
+    assert root is not None
+    sizes = LinkNode.objects.get(pk=root).size
+    assert sizes == LinkNode.objects.filter(root_id=root).count() == 3 + 2 + 1 + 1  # reports, accounts, phone, url
+
+
+def test_scored_signals_join_networks_through_device_and_ip(desk: Desk) -> None:
+    made = file_fixture(desk)
+    partner = make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+    early_warning.watchlist_add(actor=desk.analyst, kind="url", raw="fake-bank.example.com", source="部反诈中心")
+    early_warning.watchlist_add(actor=desk.analyst, kind="app", raw="FastTask", source="部反诈中心")
+    now = dt.datetime.now(dt.UTC)
+    base = {"occurred_at": now - dt.timedelta(minutes=5), "citizen_phone": "13812345678", "station": "370102S01"}
+    items = [
+        # Visits ring A's URL from a device that also installed ring B's app: the rings are one gang.
+        {**base, "id": "1", "kind": "url_visit", "counterpart": "http://fake-bank.example.com/", "device": "IMEI-9"},
+        {**base, "id": "2", "kind": "app_install", "counterpart": "FastTask", "device": "IMEI-9",
+         "citizen_phone": "13912345678"},
+        # An ordinary call scores nothing and links nothing, device or not.
+        {**base, "id": "3", "kind": "call", "counterpart": "13700001111", "device": "IMEI-7", "ip": "10.0.0.7"},
+    ]
+    early_warning.signals_process(early_warning.signals_check(actor=partner, partner="CMCC", items=items, now=now))
+    assert groups(made) == {frozenset({"r1", "r2", "r3", "r4", "r5"}), frozenset({"r6"})}
+    assert not LinkNode.objects.filter(key__in=["device:IMEI-7", "ip:10.0.0.7"]).exists()
+
+
+def login(user: User) -> Client:
+    client = Client()
+    assert client.login(username=user.username, password=TEST_PASSWORD)
+    return client
+
+
+def test_network_page_shows_the_graph_and_its_reports_scoped_and_audited(desk: Desk) -> None:
+    made = file_fixture(desk)
+    root = linking.network_root(made["r4"])
+    page = login(desk.analyst).get(f"/antifraud/networks/{root}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert made["r4"].number in html and made["r5"].number in html and made["r1"].number not in html
+    assert 'id="network-data"' in html and "antifraud/network.js" in html and "<script>" not in html
+    assert AuditEntry.objects.filter(action="antifraud.network_read", object_id=str(root)).count() == 1
+    listing = login(desk.analyst).get("/antifraud/networks/").content.decode()
+    assert f"/antifraud/networks/{root}/" in listing
+    # An analyst of the other city sees no network of city A, and the refusal is audited.
+    stranger = make_user("qd_analyst", [("fraud_analyst", desk.tree.city_b)])
+    assert login(stranger).get(f"/antifraud/networks/{root}/").status_code == 403
+    assert AuditEntry.objects.filter(actor=stranger, outcome="denied", object_type="fraud_network").count() == 1
+    assert f"/antifraud/networks/{root}/" not in login(stranger).get("/antifraud/networks/").content.decode()
+    # Officers do not analyse networks.
+    assert login(desk.officer).get(f"/antifraud/networks/{root}/").status_code == 403
