@@ -20,9 +20,9 @@ from ninja import Field, Path, Query, Router, Schema, Status
 from jingwu.core import access
 from jingwu.core.access import Action
 from jingwu.core.api_auth import BearerTokenAuth, SessionAuth
-from jingwu.core.models import Unit, UnitKind, User
+from jingwu.core.models import Unit, User
 from jingwu.core.services import ServiceError
-from jingwu.dispatch import classifier, selectors, services
+from jingwu.dispatch import classifier, locating, selectors, services
 from jingwu.dispatch.models import Assignment, Call, CallChannel, Diversion, Incident, PatrolUnit
 from jingwu.dispatch.services import DispatchConflict
 
@@ -353,8 +353,7 @@ def _unit_out(u: PatrolUnit) -> PatrolUnitOut:
 
 
 def _centre(actor: User, code: str | None) -> Unit:
-    centre = (Unit.objects.filter(code=code, kind=UnitKind.CITY).first() if code
-              else selectors.home_centre(actor))
+    centre = locating.city(code) if code else selectors.home_centre(actor)
     if centre is None:
         raise ServiceError("no such city" if code else "name the centre: this account's unit lies in no city",
                            field="centre")

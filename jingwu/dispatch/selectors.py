@@ -28,7 +28,7 @@ from django.db.models import Count, Q, QuerySet
 from jingwu.core import access, audit, purpose
 from jingwu.core.access import Action
 from jingwu.core.models import Unit, UnitKind, User
-from jingwu.dispatch import eido, timing
+from jingwu.dispatch import eido, locating, timing
 from jingwu.dispatch.distance import cells_around, covered_radius_m, eta_seconds, haversine_m, road_m
 from jingwu.dispatch.models import Assignment, Call, Diversion, Incident, PatrolUnit
 from jingwu.dispatch.workflow import INCIDENT_TERMINAL, IncidentStatus, UnitStatus
@@ -47,7 +47,7 @@ def home_centre(actor: User) -> Unit | None:
     for path in paths:
         parts = path.strip("/").split("/")
         if len(parts) > 1:
-            return Unit.objects.filter(code=parts[1], kind=UnitKind.CITY).first()
+            return locating.city(parts[1])
     return None
 
 
