@@ -142,6 +142,7 @@ def grid_index() -> GridIndex:
     index = GridIndex(STRtree(geometries), tuple(geometries), tuple(ids), tuple(codes))
     with _lock:
         _grids = (time.monotonic(), index)
+    _chains_of_grids()
     return index
 
 
@@ -193,18 +194,31 @@ def _chain(unit_id: int) -> tuple[Unit, Unit | None, Unit | None, Unit | None]:
             _chains = (built, chains)
     found = chains.get(unit_id)
     if found is None:
-        unit = Unit.objects.select_related("parent__parent__parent").get(pk=unit_id)
-        grid = station = county = None
-        for node in _up_to_county(unit):
-            if node.kind == UnitKind.GRID:
-                grid = node
-            elif node.kind == UnitKind.STATION:
-                station = node
-            elif node.kind == UnitKind.COUNTY:
-                county = node
-        found = (unit, grid, station, county)
+        found = _links(Unit.objects.select_related("parent__parent__parent").get(pk=unit_id))
         chains[unit_id] = found
     return found
+
+
+def _chains_of_grids() -> None:
+    """Every grid's chain at once (one query), so no call located by coordinates waits on one."""
+    global _chains
+    built, chains = time.monotonic(), {}
+    for grid in Unit.objects.filter(kind=UnitKind.GRID).select_related("parent__parent__parent"):
+        chains[grid.pk] = _links(grid)
+    with _lock:
+        _chains = (built, chains)
+
+
+def _links(unit: Unit) -> tuple[Unit, Unit | None, Unit | None, Unit | None]:
+    grid = station = county = None
+    for node in _up_to_county(unit):
+        if node.kind == UnitKind.GRID:
+            grid = node
+        elif node.kind == UnitKind.STATION:
+            station = node
+        elif node.kind == UnitKind.COUNTY:
+            county = node
+    return unit, grid, station, county
 
 
 def city(code: str) -> Unit | None:
