@@ -24,7 +24,7 @@ from jingwu.core.services import ServiceError
 from jingwu.core.views import _shell, portal_view
 from jingwu.dispatch import classifier, diversion, selectors, services, workflow
 from jingwu.dispatch.forms import ClassifyForm, DivertForm, FeedbackForm, IntakeForm, ResultForm, UnitEventForm
-from jingwu.dispatch.models import CallChannel, Diversion, DiversionStatus, Incident, PatrolUnit
+from jingwu.dispatch.models import Call, CallChannel, Diversion, DiversionStatus, Incident, PatrolUnit
 
 INCIDENT_PAGE_SIZE = 50
 UNIT_EVENT_LABELS = {
@@ -44,6 +44,13 @@ def _incident_or_404(user: User, pk: int) -> Incident:
         return selectors.incident_get(user, pk)
     except Incident.DoesNotExist:
         raise Http404(_("没有这个警情。")) from None
+
+
+def _call_or_404(user: User, incident: Incident, pk: int) -> Call:
+    try:
+        return selectors.incident_call(user, pk, incident=incident)
+    except Call.DoesNotExist:
+        raise Http404(_("没有这个来电记录。")) from None
 
 
 def _back(pk: int) -> HttpResponse:
@@ -170,9 +177,12 @@ def incident_dispatch(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def unit_event(request: HttpRequest, pk: int, unit_pk: int) -> HttpResponse:
     user = _user(request)
-    _incident_or_404(user, pk)
+    found = _incident_or_404(user, pk)
     form = UnitEventForm(request.POST)
-    unit = PatrolUnit.objects.filter(pk=unit_pk).first()
+    try:
+        unit: PatrolUnit | None = selectors.incident_patrol_unit(user, found, unit_pk)
+    except PatrolUnit.DoesNotExist:
+        unit = None
     if unit is None or not form.is_valid():
         messages.error(request, _("无效的操作。"))
         return _back(pk)
@@ -223,7 +233,11 @@ def diversion_feedback(request: HttpRequest, pk: int, diversion_pk: int) -> Http
     user = _user(request)
     found = _incident_or_404(user, pk)
     form = FeedbackForm(request.POST)
-    if not form.is_valid() or not Diversion.objects.filter(pk=diversion_pk, incident=found).exists():
+    try:
+        selectors.incident_diversion(found, diversion_pk)
+    except Diversion.DoesNotExist:
+        raise Http404(_("没有这条分流记录。")) from None
+    if not form.is_valid():
         messages.error(request, _("无效的反馈。"))
         return _back(pk)
     try:
@@ -238,10 +252,9 @@ def diversion_feedback(request: HttpRequest, pk: int, diversion_pk: int) -> Http
 def call_split(request: HttpRequest, pk: int, call_pk: int) -> HttpResponse:
     user = _user(request)
     found = _incident_or_404(user, pk)
-    if not found.calls.filter(pk=call_pk).exists():
-        raise Http404(_("没有这个来电记录。"))
+    call = _call_or_404(user, found, call_pk)
     try:
-        new = services.call_split(actor=user, call_id=call_pk)
+        new = services.call_split(actor=user, call_id=call.pk)
     except ServiceError as exc:
         _refused(request, exc)
         return _back(pk)
@@ -255,9 +268,7 @@ def caller_number(request: HttpRequest, pk: int, call_pk: int) -> HttpResponse:
     """Show one caller's full number: a read of personal data under the stated purpose (audited)."""
     user = _user(request)
     found = _incident_or_404(user, pk)
-    call = found.calls.filter(pk=call_pk).first()
-    if call is None:
-        raise Http404(_("没有这个来电记录。"))
+    call = _call_or_404(user, found, call_pk)
     try:
         number = selectors.caller_number_read(user, call, request=request)
     except PurposeRequired:
