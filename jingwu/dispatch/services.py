@@ -170,7 +170,8 @@ def _allowed(actor: User | None, actions: Sequence[str], unit: Unit, *, object_t
 def _lock_incident(incident: Incident | int) -> Incident:
     pk = incident if isinstance(incident, int) else incident.pk
     # of=self: lock the incident row only, not the units joined in for reading.
-    return Incident.objects.select_for_update(of=("self",)).select_related("unit", "centre").get(pk=pk)
+    return Incident.objects.select_for_update(of=("self",)).select_related("unit", "centre", "grid",
+                                                                            "station").get(pk=pk)
 
 
 def _incident_move(incident: Incident, event: str) -> workflow.Move:
