@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
           f"statuses {dict(sorted(http['statuses'].items()))}")
     print(f"  GET /healthz (floor, same server, same run): {floor:.0f} requests/s; "
           f"latency p50 {ms(http['floor_latencies'], 50)} ms, p99 {ms(http['floor_latencies'], 99)} ms")
-    print(f"  intake / floor: {rate / floor:.2f}; peak memory of the bench and server processes {http['peak_mb']:.0f} MiB")
+    print(f"  intake / floor: {rate / floor:.2f}; peak memory of the bench and server processes "
+          f"{http['peak_mb']:.0f} MiB")
     return 0
 
 

@@ -101,10 +101,12 @@ def test_a_call_costs_a_fixed_number_of_statements(world: World, client: Client)
     from django.test.utils import CaptureQueriesContext
 
     auth = _bearer(world)
-    _post(client, auth, "/api/calls", {"content": "有人打架", "lat": 36.66, "lon": 117.01, "caller_number": "13800000001"})
+    _post(client, auth, "/api/calls", {"content": "有人打架", "lat": 36.66, "lon": 117.01,
+                                       "caller_number": "13800000001"})
     counts = []
-    for i, body in enumerate([{"lat": 36.68, "lon": 117.03}, {"lat": 36.6601, "lon": 117.0101},
-                              {"address": "解放路街道文化东路5号"}, {}]):
+    bodies: list[dict[str, Any]] = [{"lat": 36.68, "lon": 117.03}, {"lat": 36.6601, "lon": 117.0101},
+                                    {"address": "解放路街道文化东路5号"}, {}]
+    for i, body in enumerate(bodies):
         with CaptureQueriesContext(connection) as captured:
             response = _post(client, auth, "/api/calls", {"content": "有人打架", "caller_number": f"1380000010{i}",
                                                           **body})
