@@ -249,8 +249,9 @@ def _repeat_of(*, received_at: datetime, lat: float | None, lon: float | None, c
         if not classifier.compatible(category, cat or suggested):
             continue
         if lat is not None and lon is not None:
-            if ilat is not None and ilon is not None and haversine_m(lat, lon, ilat, ilon) <= metres:
-                near.append((haversine_m(lat, lon, ilat, ilon), -pk, "same_place"))
+            distance = haversine_m(lat, lon, ilat, ilon) if ilat is not None and ilon is not None else math.inf
+            if distance <= metres:
+                near.append((distance, -pk, "same_place"))
                 continue
         elif station is not None and address and ilat is None and istation == station.pk and iaddress == address:
             near.append((0.0, -pk, "same_address"))
