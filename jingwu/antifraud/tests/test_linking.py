@@ -104,3 +104,15 @@ def test_network_page_shows_the_graph_and_its_reports_scoped_and_audited(desk: D
     assert f"/antifraud/networks/{root}/" not in login(stranger).get("/antifraud/networks/").content.decode()
     # Officers do not analyse networks.
     assert login(desk.officer).get(f"/antifraud/networks/{root}/").status_code == 403
+
+
+def test_everyday_apps_link_nothing(desk: Desk) -> None:
+    made = {}
+    for label, account, apps in (("x1", ACCOUNT_A, ["微信"]), ("x2", ACCOUNT_C, ["WeChat", "QQ"]),
+                                 ("x3", ACCOUNT_D, ["ＱＱ", "FastTask"]), ("x4", ACCOUNT_E, ["fasttask"])):
+        data = report_input(transfer(account, "ICBC", 10_000), phones=[], urls=[], apps=apps)
+        made[label] = fraud_report_submit(actor=desk.officer, unit=desk.tree.station_a1a, data=data).report
+    assert groups(made) == {frozenset({"x1"}), frozenset({"x2"}), frozenset({"x3", "x4"})}
+    assert not LinkNode.objects.filter(key__in=["app:微信", "app:wechat", "app:qq"]).exists()
+    # Still on the reports: the victim said so.
+    assert sorted(made["x2"].identifiers.values_list("value", flat=True)) == [ACCOUNT_C, "qq", "wechat"]
