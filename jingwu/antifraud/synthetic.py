@@ -71,7 +71,7 @@ RING_KINDS: Final = {FraudType.ORDER_REBATE: 40, FraudType.ROMANCE: 25, FraudTyp
                      FraudType.INVESTMENT: 15}
 APP_STEMS: Final = ("速赚", "点点", "乐享", "星光", "金牛", "优选", "聚财", "云端")
 APP_TAILS: Final = ("任务", "商城", "理财", "淘客", "直播", "投资")
-NARRATIVES: Final = {
+NARRATIVES: Final[dict[str, str]] = {
     FraudType.ORDER_REBATE: "对方以网络刷单返利为名，先返还小额佣金，后以任务未完成为由要求多次垫付。",
     FraudType.ROMANCE: "网上结识对方，交往数周后被诱导在投资平台充值，无法提现。",
     FraudType.FAKE_OFFICIALS: "对方自称公安机关民警，称受害人涉嫌洗钱，要求将资金转入“安全账户”。",
