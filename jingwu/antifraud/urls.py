@@ -15,4 +15,5 @@ urlpatterns: list[URLPattern] = [
     path("warnings/", warning_views.warnings, name="warnings"),
     path("warnings/<int:pk>/", warning_views.warning, name="warning"),
     path("networks/<int:root>/", network_views.network, name="network"),
+    path("networks/<int:root>/group", network_views.network_group, name="network_group"),
 ]
