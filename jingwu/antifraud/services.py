@@ -746,6 +746,7 @@ def _common_unit(units: Sequence[Unit]) -> Unit:
     return Unit.objects.get(path="".join(f"{p}/" for p in shared))
 
 
+@access.refusals_audited
 def network_group(*, actor: User, root: int, now: datetime | None = None) -> Any:
     """Group the reports of one network (those the actor may analyse) into one case group
     through the cases module: a new criminal case of 电信网络诈骗 at the deepest unit over all

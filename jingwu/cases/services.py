@@ -419,6 +419,7 @@ class Grouped:
     added: list[str]  # numbers of the incidents linked by this call
 
 
+@access.refusals_audited
 def case_group_incidents(*, actor: User, unit: Unit, incident_app: str, incidents: Sequence[tuple[str, str]],
                          category: str, summary: str, reported_at: dt.datetime,
                          now: dt.datetime | None = None) -> Grouped:

@@ -60,3 +60,5 @@ def test_refusals_name_the_field_and_write_nothing(world: World) -> None:
     with pytest.raises(PermissionDenied):  # an officer of another city records no case here
         group(world, [("8", "FZ8"), ("9", "FZ9")], actor=world.city_b_officer)
     assert Case.objects.count() == 2 and CaseIncident.objects.count() == 4
+    # The refusal is audited though its transaction rolled back.
+    assert AuditEntry.objects.filter(actor=world.city_b_officer, outcome="denied", action="case.record").count() == 1
