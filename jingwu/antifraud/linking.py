@@ -3,7 +3,9 @@ device or IP belong to one network. Incremental: each new report or signal joins
 networks of its identifiers as it is stored (union by size, in the same transaction).
 
 Signals that scored nothing are not linked: a citizen calling an ordinary number says
-nothing about fraud, and linking every call would make one network of the province."""
+nothing about fraud, and linking every call would make one network of the province.
+For the same reason the everyday platforms victims name as where the contact began
+(微信, QQ …) are kept on the report but link nothing: every ring's victims use them."""
 
 from __future__ import annotations
 
@@ -14,6 +16,15 @@ from django.db import transaction
 
 from jingwu.antifraud.models import FraudReport, ReportIdentifier
 from jingwu.antifraud.warning_models import LinkNode, Signal
+
+# Normalised as indicators.app writes them.
+EVERYDAY_APPS = frozenset({"微信", "wechat", "weixin", "qq", "抖音", "douyin", "快手", "支付宝", "alipay", "淘宝",
+                           "拼多多", "微博", "短信", "电话"})
+
+
+def linking_keys(pairs: Iterable[tuple[str, str]]) -> list[str]:
+    """The node keys (kind:value) an item's identifiers link through, everyday apps left out."""
+    return sorted({f"{k}:{v}" for k, v in pairs if not (k == "app" and v in EVERYDAY_APPS)})
 
 
 def _node(key: str, **owner: Any) -> LinkNode:
@@ -46,11 +57,11 @@ def link_report(report: FraudReport) -> None:
     with transaction.atomic():
         node = _node(f"report:{report.pk}", report=report)
         values = ReportIdentifier.objects.filter(report=report).values_list("kind", "value")
-        _join(node, sorted({f"{k}:{v}" for k, v in values}))
+        _join(node, linking_keys(values))
 
 
 def link_signal(signal: Signal) -> None:
-    if signal.score <= 0:
+    if signal.score <= 0 or (signal.counterpart_kind == "app" and signal.counterpart in EVERYDAY_APPS):
         return
     keys = {f"{signal.counterpart_kind}:{signal.counterpart}"}
     if signal.device:
