@@ -17,27 +17,20 @@ from jingwu.antifraud import linking, services
 from jingwu.cases import selectors as case_selectors
 from jingwu.core import access, audit
 from jingwu.core.access import Action
-from jingwu.core.models import User
 from jingwu.core.views import _shell, form_action, portal_user, portal_view
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 @portal_view(Action.FRAUD_ANALYSE)
 @require_GET
 def networks(request: HttpRequest) -> HttpResponse:
-    rows = linking.networks_visible(_user(request))
+    rows = linking.networks_visible(portal_user(request))
     return render(request, "antifraud/network_list.html", {**_shell(request), "networks": rows})
 
 
 @portal_view(Action.FRAUD_ANALYSE)
 @require_GET
 def network(request: HttpRequest, root: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     graph = linking.network_graph(user, root)
     if graph is None:
         access.deny(user, Action.FRAUD_ANALYSE, None, object_type="fraud_network", object_id=root, request=request)
