@@ -37,6 +37,14 @@ class WatchListEntry(models.Model):
         constraints = [models.UniqueConstraint(fields=["kind", "value", "source"], name="watchlist_once_per_source")]
 
 
+class ListVersion(models.Model):
+    """One row: a token changed with every watch-list change, so each process knows when
+    its in-memory copy of the lists (early_warning.live_lists) is stale."""
+
+    token = models.CharField(max_length=32)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+
 class RuleSet(models.Model):
     """One version of the rules (rules.py describes the format); the newest active one decides."""
 
@@ -140,6 +148,7 @@ class Signal(models.Model):
 class SmsState(models.TextChoices):
     QUEUED = "queued", _("待发送")
     SENT = "sent", _("已发送")
+    FAILED = "failed", _("发送失败")
 
 
 class SmsOutbox(models.Model):
@@ -151,9 +160,14 @@ class SmsOutbox(models.Model):
     state = models.CharField(max_length=8, choices=SmsState.choices, default=SmsState.QUEUED)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_try_at = models.DateTimeField(null=True, blank=True)  # after a failed try
+    last_error = models.CharField(max_length=200, blank=True)
+    gateway_id = models.CharField(max_length=64, blank=True)  # the gateway's id of the sent message
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["state", "next_try_at"])]
         constraints = [models.UniqueConstraint(fields=["warning", "phone"], name="one_warning_sms_per_phone")]
 
 

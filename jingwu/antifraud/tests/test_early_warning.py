@@ -153,9 +153,24 @@ def test_list_expiry(desk: Desk, partner: User) -> None:
                                 expires_at=NOW - dt.timedelta(minutes=1))
     push(partner, item("s1"))
     assert FraudWarning.objects.count() == 0
-    WatchListEntry.objects.update(expires_at=NOW + dt.timedelta(days=30))
+    early_warning.watchlist_add(actor=desk.analyst, kind="phone", raw=FRAUD_PHONE, source="运营商",
+                                expires_at=NOW + dt.timedelta(days=30))  # renewed
     push(partner, item("s2"))
     assert reasons(warning_of()) == ["list_phone"]
+
+
+def test_the_list_cache_reloads_when_the_lists_change(desk: Desk, partner: User, listed: None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    push(partner, item("s1", citizen=ELDER))
+    # Written behind the services' back: the process's copy is stale until told or too old.
+    WatchListEntry.objects.filter(kind="phone").update(expires_at=NOW - dt.timedelta(minutes=1))
+    push(partner, item("s2"))
+    early_warning.watchlist_changed()
+    push(partner, item("s3"))
+    WatchListEntry.objects.filter(kind="phone").update(expires_at=None)
+    monkeypatch.setattr(early_warning, "LIST_CACHE_SECONDS", 0.0)
+    push(partner, item("s4"))
+    assert list(Signal.objects.order_by("id").values_list("score", flat=True)) == [55, 40, 0, 40]
 
 
 def test_a_newer_rule_set_decides_and_the_warning_keeps_its_version(desk: Desk, partner: User, listed: None) -> None:
