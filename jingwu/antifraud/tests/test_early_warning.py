@@ -250,6 +250,36 @@ def test_a_repeated_signal_id_is_processed_once(desk: Desk, partner: User, liste
     assert (again.signals, again.skipped, Signal.objects.count(), warning_of().signal_count) == (0, 1, 1, 1)
 
 
+def test_a_batch_links_its_scored_signals_into_networks(desk: Desk, partner: User, listed: None) -> None:
+    from jingwu.antifraud import linking
+    from jingwu.antifraud.warning_models import LinkNode
+
+    others = [identifiers.make_resident_id("370102", dt.date(1990, 1, d), 5) for d in (1, 2, 3, 4)]
+    push(partner, item("p1", citizen=others[0], device="dev-1"), item("p2", citizen=others[1]),
+         item("u1", citizen=others[2], kind="url_visit", counterpart=FRAUD_URL, device="dev-1"),
+         item("a1", citizen=others[3], kind="app_install", counterpart="FastTask", ip="10.0.0.9"),
+         item("q1", citizen=others[3], counterpart="+8613900001111", device="dev-1"))  # scored nothing: not linked
+    # A later batch adds to the network of the app and its IP.
+    push(partner, item("x1", citizen=CITIZEN, kind="app_install", counterpart="FastTask"))
+
+    def networks() -> set[frozenset[str]]:
+        by_root: dict[int, set[str]] = {}
+        for node in LinkNode.objects.all():
+            by_root.setdefault(node.root_id or 0, set()).add(
+                node.signal.message_id if node.signal else node.key)
+        return {frozenset(v) for v in by_root.values()}
+
+    assert networks() == {
+        frozenset({"CMCC:p1", "CMCC:p2", "CMCC:u1", f"phone:{FRAUD_PHONE}", "device:dev-1",
+                   "url:http://shua-dan.example.com/task"}),
+        frozenset({"CMCC:a1", "CMCC:x1", "app:fasttask", "ip:10.0.0.9"}),
+    }
+    roots = {n.root_id for n in LinkNode.objects.all()}
+    assert sorted(LinkNode.objects.get(pk=r).size for r in roots) == [4, 6]
+    assert all(LinkNode.objects.get(pk=r).root_id == r for r in roots)
+    assert linking.network_members(min(roots)) != []
+
+
 # --- outcomes ---------------------------------------------------------------------------
 
 def test_outcomes_close_the_task_and_feed_rule_statistics(desk: Desk, partner: User, listed: None) -> None:
