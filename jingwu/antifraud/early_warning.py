@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from django.db import IntegrityError, connection, transaction
@@ -35,7 +35,6 @@ from jingwu.antifraud.warning_models import (
     FraudWarning,
     ListKind,
     ListVersion,
-    ProcessedMessage,
     RiskLevel,
     RuleSet,
     Signal,
@@ -316,7 +315,7 @@ def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> 
     result = Processed()
     version, ruleset = active_ruleset()
     with transaction.atomic():
-        done = set(ProcessedMessage.objects.filter(message_id__in=[s.message_id for s in batch])
+        done = set(Signal.objects.filter(message_id__in=[s.message_id for s in batch])
                    .values_list("message_id", flat=True))
         fresh = []
         for signal in batch:
@@ -348,8 +347,6 @@ def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> 
         if hit:
             _warn(hit, version, ruleset, now, actor, result)
         _insert_signals(scored, now)
-        _insert_rows(ProcessedMessage._meta.db_table, ["message_id", "processed_at"],
-                     [(s.signal.message_id, _db_time(now)) for s in scored])
         if hit:
             from jingwu.antifraud import linking
 
@@ -470,7 +467,9 @@ _SIGNAL_COLUMNS: Final = ["message_id", "partner", "kind", "citizen_key", "count
 
 
 def _db_time(value: datetime) -> Any:
-    return connection.ops.adapt_datetimefield_value(value)
+    if connection.vendor == "sqlite":  # stored as naive UTC text, as Django's own adapter writes it
+        return str(value.astimezone(UTC).replace(tzinfo=None))
+    return value
 
 
 def _insert_signals(scored: list[_Scored], now: datetime) -> None:

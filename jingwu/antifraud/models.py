@@ -244,7 +244,6 @@ from jingwu.antifraud.warning_models import (  # noqa: E402, F401
     FraudWarning,
     LinkNode,
     ListVersion,
-    ProcessedMessage,
     RuleSet,
     Signal,
     SmsOutbox,

@@ -6,7 +6,7 @@ id within its duplicate window). `jingwu worker antifraud` owns a fixed share of
 partitions, so one citizen's signals are evaluated by one process, in order, and the
 velocity windows see them all. A worker commits a fetched batch through the same handler
 the in-process path uses (early_warning.signals_process), then acknowledges it; a worker
-killed between the two has its batch redelivered, and the processed-ids table skips what
+killed between the two has its batch redelivered, and the signals' unique message ids skip what
 was already committed: no signal lost, none counted twice."""
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Tables of early warning (预警劝阻) and linking (串并案): watch lists, versioned rule sets,
-partners' signals, warnings with their outcome, the SMS outbox, the ids of stream messages
-already processed, and the union-find forest that groups reports and signals into networks.
+partners' signals, warnings with their outcome, the SMS outbox, and the union-find forest that groups reports and signals into networks.
 
 Imported by models.py so Django sees them; kept apart so the report tables stay readable."""
 
@@ -122,7 +121,9 @@ class FraudWarning(models.Model):
 class Signal(models.Model):
     """One event a partner pushed (a call, an SMS, a transfer, an app install, a URL visit)."""
 
-    message_id = models.CharField(max_length=160, unique=True)  # "<partner>:<partner's id>"
+    # "<partner>:<partner's id>". Every processed signal has its row, so this is also the record
+    # of message ids already processed: a redelivered stream message is acknowledged and skipped.
+    message_id = models.CharField(max_length=160, unique=True)
     partner = models.CharField(max_length=40)
     kind = models.CharField(max_length=12, choices=SignalKind.choices)
     citizen_key = models.CharField(max_length=40)
@@ -138,11 +139,14 @@ class Signal(models.Model):
     score = models.PositiveIntegerField(default=0)
     hits = models.JSONField(default=list)
     warning = models.ForeignKey(FraudWarning, null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="signals")
+                                related_name="signals", db_index=False)
 
     class Meta:
         ordering = ["occurred_at", "id"]
-        indexes = [models.Index(fields=["citizen_key", "occurred_at"]), models.Index(fields=["account", "occurred_at"])]
+        indexes = [models.Index(fields=["citizen_key", "occurred_at"]), models.Index(fields=["account", "occurred_at"]),
+                   # Most signals have no warning: they need no entry in this index.
+                   models.Index(fields=["warning"], condition=models.Q(warning__isnull=False),
+                                name="signal_warning_set")]
 
 
 class SmsState(models.TextChoices):
@@ -169,13 +173,6 @@ class SmsOutbox(models.Model):
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["state", "next_try_at"])]
         constraints = [models.UniqueConstraint(fields=["warning", "phone"], name="one_warning_sms_per_phone")]
-
-
-class ProcessedMessage(models.Model):
-    """Stream message ids already committed: a redelivered message is acknowledged and skipped."""
-
-    message_id = models.CharField(max_length=160, unique=True)
-    processed_at = models.DateTimeField(default=timezone.now)
 
 
 class LinkNode(models.Model):

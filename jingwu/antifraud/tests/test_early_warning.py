@@ -17,7 +17,6 @@ from jingwu.antifraud.models import FraudReport
 from jingwu.antifraud.tests.conftest import ACCOUNT_A, ACCOUNT_B, Desk, report_input, transfer
 from jingwu.antifraud.warning_models import (
     FraudWarning,
-    ProcessedMessage,
     Signal,
     SmsOutbox,
     WatchListEntry,
@@ -364,7 +363,8 @@ def test_a_malformed_batch_is_a_400_and_nothing_is_written(desk: Desk, partner: 
     body = response.json()
     assert (body["field"], body["code"]) == (field, code)
     assert body["detail"].startswith(field)
-    assert (Signal.objects.count(), ProcessedMessage.objects.count(), FraudWarning.objects.count()) == (0, 0, 0)
+    assert (Signal.objects.count(), FraudWarning.objects.count(), AuditEntry.objects.filter(
+        action="antifraud.signals_process").count()) == (0, 0, 0)
 
 
 def test_api_wrong_types_are_422_and_scopes_are_enforced(desk: Desk, partner: User, listed: None) -> None:
