@@ -330,7 +330,7 @@ def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> 
         windows = _Windows(fresh, ruleset)
         scored: list[_Scored] = []
         for signal in fresh:
-            listed = frozenset()
+            listed: frozenset[str] = frozenset()
             for expires in lists.get((signal.counterpart_kind, signal.counterpart), ()):
                 if expires is None or expires > signal.occurred_at:
                     listed = frozenset({signal.counterpart_kind})
@@ -350,8 +350,8 @@ def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> 
         if hit:
             from jingwu.antifraud import linking
 
-            linking.link_signals(Signal.objects.filter(message_id__in=[s.signal.message_id for s in hit])
-                                 .order_by("pk"))
+            linking.link_signals(list(Signal.objects.filter(message_id__in=[s.signal.message_id for s in hit])
+                                      .order_by("pk")))
         result.signals = len(scored)
         # Last, because the audit chain's head is locked until commit.
         audit.record(actor=actor, action="antifraud.signals_process", object_type="fraud_signal",
@@ -405,9 +405,9 @@ def _warn(hit: list[_Scored], version: int, ruleset: dict[str, Any], now: dateti
     reasons_field = FraudWarning._meta.get_field("reasons")
     with connection.cursor() as cursor:  # a few rows: plain UPDATEs beat bulk_update's CASE per column
         cursor.executemany(
-            f"UPDATE {connection.ops.quote_name(FraudWarning._meta.db_table)} SET score = %s, reasons = %s, "
+            f"UPDATE {connection.ops.quote_name(FraudWarning._meta.db_table)} SET score = %s, reasons = %s, "  # noqa: S608
             "signal_count = %s, last_signal_at = %s, level = %s, due_at = %s WHERE id = %s",
-            [(w.score, reasons_field.get_db_prep_value(w.reasons, connection),  # type: ignore[attr-defined]
+            [(w.score, reasons_field.get_db_prep_value(w.reasons, connection),
               w.signal_count, _db_time(w.last_signal_at), w.level,
               _db_time(w.due_at) if w.due_at else None, w.pk)
              for w in touched.values() if w.pk in existing])
@@ -476,7 +476,7 @@ def _insert_signals(scored: list[_Scored], now: datetime) -> None:
     """Every signal is kept (partners' evidence, and the account windows count quiet transfers);
     the ORM's per-object work is skipped: values are adapted once per column kind."""
     hits_field = Signal._meta.get_field("hits")
-    no_hits = hits_field.get_db_prep_value([], connection)  # type: ignore[attr-defined]
+    no_hits = hits_field.get_db_prep_value([], connection)
     received = _db_time(now)
     adapt_ip = connection.ops.adapt_ipaddressfield_value
     rows = []
@@ -485,7 +485,7 @@ def _insert_signals(scored: list[_Scored], now: datetime) -> None:
         rows.append((x.message_id, x.partner, x.kind, x.citizen_key, x.counterpart_kind, x.counterpart, x.account,
                      x.duration_seconds, x.amount_fen, x.device, adapt_ip(x.ip) if x.ip else None,
                      _db_time(x.occurred_at), received, s.score,
-                     hits_field.get_db_prep_value(s.hits, connection) if s.hits else no_hits,  # type: ignore[attr-defined]
+                     hits_field.get_db_prep_value(s.hits, connection) if s.hits else no_hits,
                      s.warning.pk if s.warning is not None else None))
     _insert_rows(Signal._meta.db_table, _SIGNAL_COLUMNS, rows)
 
@@ -496,7 +496,7 @@ def _insert_rows(table: str, columns: list[str], rows: list[tuple[Any, ...]]) ->
     if not rows:
         return
     quote = connection.ops.quote_name
-    head = f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES "
+    head = f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES "  # noqa: S608 (our names)
     one = "(" + ", ".join(["%s"] * len(columns)) + ")"
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":

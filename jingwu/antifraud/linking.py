@@ -123,7 +123,7 @@ def _locked_roots(root_of: dict[str, int]) -> dict[int, int]:
         if not moved:
             return dict(LinkNode.objects.filter(pk__in=rows).values_list("pk", "size"))
         for key, root in root_of.items():
-            root_of[key] = moved.get(root, root)  # type: ignore[assignment]
+            root_of[key] = moved.get(root, root)
 
 
 def link_unlinked_reports() -> int:

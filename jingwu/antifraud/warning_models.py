@@ -1,5 +1,6 @@
 """Tables of early warning (预警劝阻) and linking (串并案): watch lists, versioned rule sets,
-partners' signals, warnings with their outcome, the SMS outbox, and the union-find forest that groups reports and signals into networks.
+partners' signals, warnings with their outcome, the SMS outbox, and the union-find forest
+that groups reports and signals into networks.
 
 Imported by models.py so Django sees them; kept apart so the report tables stay readable."""
 
