@@ -141,8 +141,9 @@ def stream(n: int, partner: Any, url: str, database_url: str, rate: int) -> dict
     for k in range(0, n, 1000):
         checked += early_warning.signals_check(actor=partner, partner="BENCH", items=raw[k:k + 1000])
     steady_n = min(n, rate * 5)  # five seconds of steady load
-    steady = early_warning.signals_check(actor=partner, partner="BENCH",
-                                         items=items(steady_n, "rt-", start + dt.timedelta(minutes=10)))
+    raw_steady, steady = items(steady_n, "rt-", start + dt.timedelta(minutes=10)), []
+    for k in range(0, steady_n, 1000):
+        steady += early_warning.signals_check(actor=partner, partner="BENCH", items=raw_steady[k:k + 1000])
     env = {**os.environ, "DATABASE_URL": database_url, "NATS_URL": url}
     workers = [subprocess.Popen([sys.executable, "-m", "jingwu", "worker", "antifraud", "--index", str(i),
                                  "--workers", "2", "--batch", "500", "--idle-exit", "4"], env=env,
