@@ -145,10 +145,14 @@ def stream(n: int, partner: Any, url: str, database_url: str, rate: int) -> dict
     for k in range(0, steady_n, 1000):
         steady += early_warning.signals_check(actor=partner, partner="BENCH", items=raw_steady[k:k + 1000])
     env = {**os.environ, "DATABASE_URL": database_url, "NATS_URL": url}
+    log = (Path(os.environ["JINGWU_VAR_DIR"]) / "workers.log").open("w")  # a pipe nobody reads would block them
     workers = [subprocess.Popen([sys.executable, "-m", "jingwu", "worker", "antifraud", "--index", str(i),
                                  "--workers", "2", "--batch", "500", "--idle-exit", "4"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in (0, 1)]
-    time.sleep(4)  # both connected and subscribed
+                                stdout=subprocess.PIPE, stderr=log, text=True) for i in (0, 1)]
+    for w in workers:  # both connected and subscribed (a loaded machine takes many seconds to start one)
+        assert w.stdout is not None
+        while "subscribed" not in w.stdout.readline():
+            pass
     streams.signals_publish(checked[:1])  # connect the publisher outside the timing
     began = time.perf_counter()
     for k in range(1, n, 1000):
@@ -171,7 +175,10 @@ def stream(n: int, partner: Any, url: str, database_url: str, rate: int) -> dict
     while Signal.objects.filter(message_id__startswith="BENCH:rt-").count() < steady_n:
         time.sleep(0.02)
     for w in workers:
-        w.wait(timeout=120)
+        w.communicate(timeout=120)
+    log.close()
+    if any(w.returncode for w in workers):
+        raise SystemExit(f"a worker failed: {(Path(os.environ['JINGWU_VAR_DIR']) / 'workers.log').read_text()}")
     lat = [(at - published[m]) * 1000 for m, at in _received("rt-").items()]
     return {"signals": n, "per_s": n / elapsed, "offered": offered, "p50_ms": percentile(lat, 50),
             "p99_ms": percentile(lat, 99)}

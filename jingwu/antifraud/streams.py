@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
@@ -124,8 +124,9 @@ class Worker:
     signals stay in order: one partition each), then acknowledges every message."""
 
     def __init__(self, owned: Sequence[int], *, batch: int = 500, pause_after_commit: float = 0.0,
-                 idle_exit: float | None = None) -> None:
+                 idle_exit: float | None = None, on_ready: Callable[[], None] | None = None) -> None:
         self.owned = list(owned)
+        self.on_ready = on_ready  # called once subscribed
         self.batch = batch
         self.pause_after_commit = pause_after_commit  # widens the commit→ack gap (exactness tests)
         self.idle_exit = idle_exit
@@ -155,6 +156,8 @@ class Worker:
                                         config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait,
                                                               max_ack_pending=4 * self.batch))
                 for p in self.owned]
+        if self.on_ready is not None:
+            self.on_ready()
 
         async def fetch(sub: Any) -> list[Any]:
             try:

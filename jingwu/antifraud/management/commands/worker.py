@@ -33,6 +33,10 @@ class Command(BaseCommand):
         self.stdout.write(f"antifraud worker {opts['index']}/{opts['workers']}: partitions {owned}")
         self.stdout.flush()
         worker = streams.Worker(owned, batch=opts["batch"], pause_after_commit=opts["pause_after_commit"],
-                                idle_exit=opts["idle_exit"])
+                                idle_exit=opts["idle_exit"], on_ready=self._ready)
         asyncio.run(worker.run())
         self.stdout.write(f"processed {worker.processed} skipped {worker.skipped}")
+
+    def _ready(self) -> None:
+        self.stdout.write("subscribed")
+        self.stdout.flush()
