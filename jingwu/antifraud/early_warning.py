@@ -10,7 +10,13 @@ time of day and age group are scored by the newest active rule set (rules.py). A
 has one open warning at a time; later signals add their reasons to it and may raise its
 level. Raising the level hands out the level's task: high → a dissuasion task (劝阻) in
 the citizen's station inbox, due soon; medium → a 96110 call task; low → an SMS in the
-outbox. The officer's outcome closes the warning and feeds the rule statistics."""
+outbox (sms.py sends it). The officer's outcome closes the warning and feeds the rule
+statistics.
+
+A batch is evaluated in memory, signal by signal in order, against the process's copy of
+the watch lists and the batch's velocity windows (read with one query each); it is then
+written with a few statements whatever its size: the rare warnings and their tasks, every
+signal in one multi-row insert, one audit entry."""
 
 from __future__ import annotations
 
