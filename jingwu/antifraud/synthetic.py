@@ -42,7 +42,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jingwu.antifraud import indicators, linking
+from jingwu.antifraud import early_warning, indicators, linking
 from jingwu.antifraud.models import (
     FraudReport,
     FraudType,
@@ -516,6 +516,7 @@ def fraud_seed(*, seed: int, rings: int = 24, lone: int = 40, days: int = 90, no
         for ring in planted if ring.listed_at is not None
         for kind, values in (("phone", ring.phones), ("app", ring.apps), ("url", ring.urls)) for value in values],
         ignore_conflicts=True)
+    early_warning.watchlist_changed()  # running workers reload their list caches
     saveable = [r.number for r, v in zip(reports, victims, strict=True) if _saveable(v)]
     path.parent.mkdir(parents=True, exist_ok=True)
     accounts_path(seed, directory).write_text(json.dumps(_bank_accounts(planted, victims), indent=1))
