@@ -8,10 +8,11 @@ decision through `check()`, which audits denials.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import reduce
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from jingwu.core.models import Unit, User
 
 M = TypeVar("M", bound=Model)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Action:
@@ -182,15 +185,68 @@ def check(actor: User, action: str, unit: Unit | None = None, *, object_type: st
     deny(actor, action, unit, object_type=object_type, object_id=object_id, request=request, purpose=purpose)
 
 
-def deny(actor: User, action: str, unit: Unit | None = None, *, object_type: str = "",
-         object_id: str | int = "", request: Any = None, purpose: str = "") -> NoReturn:
-    """Audit a refused attempt and raise PermissionDenied."""
+class Refused(PermissionDenied):
+    """The PermissionDenied that `deny()` raises after auditing. It remembers how many
+    transaction blocks were open when the entry was written: once it has left one of them,
+    that block has rolled back and the entry with it, and `refusal_keep()` writes it again."""
+
+    def __init__(self, actor: User, action: str, unit: Unit | None, *, object_type: str, object_id: str,
+                 purpose: str, request: Any, depth: int) -> None:
+        super().__init__(f"{action} not permitted")
+        self.actor, self.action, self.unit = actor, action, unit
+        self.object_type, self.object_id, self.purpose, self.request = object_type, object_id, purpose, request
+        self.depth = depth
+
+
+def _atomic_depth() -> int:
+    from django.db import connection
+
+    return len(connection.atomic_blocks)
+
+
+def _audit_denial(actor: User, action: str, unit: Unit | None, *, object_type: str, object_id: str,
+                  purpose: str, request: Any) -> None:
     from jingwu.core import audit
 
-    audit.record(actor=actor, action=action, object_type=object_type, object_id=str(object_id),
+    audit.record(actor=actor, action=action, object_type=object_type, object_id=object_id,
                  unit_code=unit.code if unit is not None else "", purpose=purpose,
                  outcome="denied", request=request)
-    raise PermissionDenied(f"{action} not permitted")
+
+
+def deny(actor: User, action: str, unit: Unit | None = None, *, object_type: str = "",
+         object_id: str | int = "", request: Any = None, purpose: str = "") -> NoReturn:
+    """Audit a refused attempt and raise PermissionDenied (a `Refused`)."""
+    _audit_denial(actor, action, unit, object_type=object_type, object_id=str(object_id), purpose=purpose,
+                  request=request)
+    raise Refused(actor, action, unit, object_type=object_type, object_id=str(object_id), purpose=purpose,
+                  request=request, depth=_atomic_depth())
+
+
+def refusal_keep(exc: BaseException) -> None:
+    """Call where a refusal is caught: if the transaction its audit entry was written in has
+    rolled back since, write the entry again (here, outside that transaction)."""
+    from django.db import connection
+
+    if not isinstance(exc, Refused) or exc.depth <= _atomic_depth() or connection.needs_rollback:
+        return
+    _audit_denial(exc.actor, exc.action, exc.unit, object_type=exc.object_type, object_id=exc.object_id,
+                  purpose=exc.purpose, request=exc.request)
+    exc.depth = _atomic_depth()
+
+
+def denials_audited(service: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a service whose access checks may run inside its own transaction: a refusal
+    leaving it keeps its audit entry (see `refusal_keep`)."""
+
+    @functools.wraps(service)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return service(*args, **kwargs)
+        except Refused as exc:
+            refusal_keep(exc)
+            raise
+
+    return wrapper
 
 
 def scope(actor: User, action: str, queryset: QuerySet[M], unit_field: str = "unit") -> QuerySet[M]:

@@ -877,7 +877,8 @@ def _offer_to_cases(actor: User | None, incident: Incident, now: datetime) -> st
     try:
         with transaction.atomic():
             reference = intake(actor=actor, incident=_handoff_of(incident))
-    except Exception:  # the case module's failure must not lose the handling result
+    except Exception as exc:  # the case module's failure must not lose the handling result
+        access.refusal_keep(exc)  # a refusal's audit entry went with the savepoint
         logger.exception("case intake failed for incident %s", incident.number)
         return "failed"
     if not reference:

@@ -159,6 +159,10 @@ def test_an_incident_becomes_a_case_once(w: World) -> None:
 def test_the_handoff_is_checked_like_any_acceptance(w: World) -> None:
     with pytest.raises(PermissionDenied):
         _handoff(w, actor=w.other_officer)
+    # Refused inside the hand-off's transaction, which rolled back: the denial is still on record.
+    denied = AuditEntry.objects.filter(outcome="denied", actor_username=w.other_officer.username)
+    assert list(denied.values_list("action", "object_type", "object_id", "unit_code")) == [
+        ("case.record", "case", "new", w.station.code)]
     with pytest.raises(ServiceError) as exc:
         _handoff(w, incident_number="")
     assert exc.value.field == "incident_number"
