@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -277,7 +277,10 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     if not 0 < pk <= MAX_ID:
         raise Http404
-    review = get_object_or_404(LegalReview.objects.select_related("case__unit"), pk=pk)
+    try:
+        review = selectors.review_get(user, pk)
+    except LegalReview.DoesNotExist:
+        raise Http404 from None
     case = _case_or_404(user, review.case_id)
     form = ReviewDecideForm(request.POST)
     if not form.is_valid():
@@ -300,7 +303,7 @@ def task_add(request: HttpRequest, pk: int) -> HttpResponse:
     case = _case_or_404(user, pk)
     form = TaskForm(request.POST)
     if form.is_valid():
-        assignee = User.objects.filter(username=form.cleaned_data["assignee"], is_active=True).first()
+        assignee = selectors.case_worker(case, form.cleaned_data["assignee"])
         if assignee is None:
             messages.error(request, _("没有这个用户：%(name)s。") % {"name": form.cleaned_data["assignee"]})
             return _back(case, "tasks")
@@ -322,7 +325,10 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     if not 0 < pk <= MAX_ID:
         raise Http404
-    task = get_object_or_404(CaseTask.objects.select_related("case__unit"), pk=pk)
+    try:
+        task = selectors.task_get(user, pk)
+    except CaseTask.DoesNotExist:
+        raise Http404 from None
     case = _case_or_404(user, task.case_id)
     form = TaskDoneForm(request.POST)
     try:
@@ -395,7 +401,10 @@ def measure_take(request: HttpRequest, pk: int) -> HttpResponse:
 def _measure(user: User, pk: int) -> tuple[CoerciveMeasure, Case]:
     if not 0 < pk <= MAX_ID:
         raise Http404
-    measure = get_object_or_404(CoerciveMeasure.objects.select_related("case__unit"), pk=pk)
+    try:
+        measure = selectors.measure_get(user, pk)
+    except CoerciveMeasure.DoesNotExist:
+        raise Http404 from None
     return measure, _case_or_404(user, measure.case_id)
 
 
@@ -437,7 +446,7 @@ def owner_assign(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     case = _case_or_404(user, pk)
     name = request.POST.get("owner", "").strip()[:150]
-    owner = User.objects.filter(username=name, is_active=True).first()
+    owner = selectors.case_worker(case, name)
     if owner is None:
         messages.error(request, _("没有这个用户：%(name)s。") % {"name": name})
         return _back(case)
@@ -495,8 +504,10 @@ def receipt_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 def _document(user: User, pk: int, request: HttpRequest) -> CaseDocument:
     if not 0 < pk <= MAX_ID:
         raise Http404
-    doc = get_object_or_404(CaseDocument.objects.select_related("case__unit"), pk=pk)
-    _case_or_404(user, doc.case_id)
+    try:
+        doc = selectors.document_get(user, pk)
+    except CaseDocument.DoesNotExist:
+        raise Http404 from None
     from jingwu.core import audit
 
     audit.record(actor=user, action="case.document_read", object_type="case_document", object_id=doc.number,
@@ -520,11 +531,14 @@ def document_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --------------------------------------------------------------------------- supervision
 
-def _supervised_unit(user: User, code: str) -> Unit | None:
+def _supervised_unit(request: HttpRequest, user: User, code: str) -> Unit | None:
     if not code:
         return None
-    unit = Unit.objects.filter(code=code[:32]).first()
-    if unit is None or not access.can(user, Action.SUPERVISION_READ, unit):
+    try:
+        unit = selectors.unit_for(user, code, Action.SUPERVISION_READ, request=request)
+    except PermissionDenied:
+        unit = None
+    if unit is None:
         raise Http404(_("没有这个单位，或不在您的督察范围内。"))
     return unit
 
@@ -543,7 +557,7 @@ ANOMALY_LABELS = {
 @require_GET
 def supervision(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    unit = _supervised_unit(user, request.GET.get("unit", ""))
+    unit = _supervised_unit(request, user, request.GET.get("unit", ""))
     kind = request.GET.get("kind", "")
     overview = selectors.supervision_overview(user, unit=unit, request=request)
     items: list[dict[str, Any]] = []
@@ -571,7 +585,7 @@ def _anomaly_label(kind: str) -> str:
 @require_GET
 def closed_loop(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    unit = _supervised_unit(user, request.GET.get("unit", ""))
+    unit = _supervised_unit(request, user, request.GET.get("unit", ""))
     today = timezone.localdate()
     form = ReportPeriodForm(request.GET or None, initial={"start": today.replace(day=1), "end": today})
     if form.is_bound and form.is_valid() and form.cleaned_data["start"] <= form.cleaned_data["end"]:
