@@ -595,6 +595,7 @@ def case_transition(*, actor: User | None, case: Case, transition: str, note: st
         if review is not None:
             review.used_by = event
             review.save(update_fields=["used_by"])
+            _approval_done(actor, review)
 
         # The case itself.
         changed = ["state", "state_entered_at"]
@@ -719,6 +720,30 @@ def _review_open(actor: User | None, case: Case, subject: str, proposal: str, de
     return review
 
 
+def _approval_item(actor: User | None, case: Case, review: LegalReview, now: dt.datetime) -> None:
+    """The decision an approved review allows, in the inbox of whoever takes it: the chief's
+    unit for approvals (审批), the officer in charge for what a sworn officer decides alone."""
+    if review.subject == Subject.MEASURE:
+        kind = review.details.get("measure", "")
+        action = MEASURES[kind].action if kind in MEASURES else Action.CASE_APPROVE
+    elif review.subject == Subject.PENALTY and case.state == "fast_track":
+        action = Action.CASE_DECIDE
+    else:
+        action = Action.CASE_APPROVE
+    owner = case.owner if case.owner_id is not None and action == Action.CASE_DECIDE else None
+    what = review.measure_label if review.subject == Subject.MEASURE else str(Subject(review.subject).label)
+    core_services.workitem_create(
+        actor=actor, title=_("待决定：%(number)s %(what)s（法制审核已通过）") % {"number": case.number, "what": what},
+        kind="cases.approval", assignee_user=owner,
+        assignee_unit=None if owner is not None else _nearest_unit_with(case.unit, action),
+        priority=WorkItemPriority.HIGH, source_app=APP, source_type="approval", source_id=str(review.pk),
+        url=_case_url(case.pk), dedupe_key=f"cases:approval:{review.pk}")
+
+
+def _approval_done(actor: User | None, review: LegalReview) -> None:
+    core_services.workitems_close(actor=actor, source_app=APP, source_type="approval", source_ids=[str(review.pk)])
+
+
 @access.denials_audited
 def legal_review_request(*, actor: User, case: Case, subject: str, proposal: str = "",
                          measure: str = "", now: dt.datetime | None = None) -> LegalReview:
@@ -769,6 +794,8 @@ def legal_review_decide(*, actor: User, review: LegalReview, approve: bool, opin
                details={"review": review.pk, "subject": review.subject, "outcome": review.outcome})
         core_services.workitems_close(actor=actor, source_app=APP, source_type="legal_review",
                                       source_ids=[str(review.pk)])
+        if approve:
+            _approval_item(actor, case, review, now)
         _audit(actor, "case.legal_review", case, review=review.pk, subject=review.subject, outcome=review.outcome)
     return review
 
@@ -811,6 +838,7 @@ def measure_take(*, actor: User, case: Case, kind: str, party_id: int | None = N
                                 "legal_reviewer_id": review.reviewer_id})
         review.used_by = event
         review.save(update_fields=["used_by"])
+        _approval_done(actor, review)
         if measure.clock:
             _clock_start(case, measure.clock, now, measure=taken)
         Case.objects.filter(pk=case.pk).update(activity_at=now)

@@ -160,6 +160,15 @@ def test_legal_review_from_the_pages(w: World) -> None:
     _client(w.reviewer).post(f"/cases/reviews/{review_id}/decide", {"outcome": "approve", "opinion": "同意立案"})
     assert case.reviews.get().outcome == "approved"
     assert WorkItem.objects.get(pk=item.pk).status == "done"
+    # the filing decision it allows is now in the station chief's inbox, and only there
+    approval = WorkItem.objects.get(kind="cases.approval")
+    assert (approval.assignee_unit, approval.assignee_user, approval.status) == (w.station, None, "open")
+    assert approval.title == f"待决定：{case.number} 立案/不予立案决定（法制审核已通过）"
+    assert approval.title in _client(w.chief).get("/").content.decode()
+    assert approval.title not in _client(w.reviewer).get("/").content.decode()
+    _client(w.chief).post(f"/cases/{case.pk}/transition", {"transition": "file"})
+    assert Case.objects.get(pk=case.pk).state == "filed"
+    assert WorkItem.objects.get(pk=approval.pk).status == "done"
 
 
 def test_parties_need_a_stated_purpose(w: World) -> None:
