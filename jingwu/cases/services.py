@@ -357,7 +357,7 @@ def _accept(*, actor: User, unit: Unit, case_type: str, category: str, summary: 
     return Acceptance(case=case, lookup_code=code, created=True, receipt=receipt, receipt_html=receipt_html)
 
 
-@access.denials_audited
+@access.refusals_audited
 def case_accept(*, actor: User, unit: Unit, case_type: str, category: str, summary: str,
                 reported_at: dt.datetime, origin: str = Origin.STATION, parties: Sequence[PartyIn] = (),
                 owner: User | None = None, extra_categories: Sequence[str] = (),
@@ -371,7 +371,7 @@ def case_accept(*, actor: User, unit: Unit, case_type: str, category: str, summa
                    extra_categories=extra_categories, incident=None, now=_now(now))
 
 
-@access.denials_audited
+@access.refusals_audited
 def case_accept_from_incident(*, actor: User, incident_app: str, incident_id: str | int, incident_number: str,
                               unit: Unit, case_type: str, category: str, summary: str, reported_at: dt.datetime,
                               reporter: PartyIn | None = None, parties: Sequence[PartyIn] = (),
@@ -420,7 +420,7 @@ def _owner_item(actor: User | None, case: Case, owner: User, now: dt.datetime) -
         dedupe_key=f"cases:owner:{case.pk}:{owner.pk}")
 
 
-@access.denials_audited
+@access.refusals_audited
 def case_assign_owner(*, actor: User, case: Case, owner: User, now: dt.datetime | None = None) -> Case:
     """The officer in charge 主办民警; it lands in their inbox."""
     now = _now(now)
@@ -532,7 +532,7 @@ def _clean_penalty(case: Case, penalty: PenaltyIn | None) -> tuple[dict[str, Any
             "party_id": party.pk}, party
 
 
-@access.denials_audited
+@access.refusals_audited
 def case_transition(*, actor: User | None, case: Case, transition: str, note: str = "", reason: str = "",
                     penalty: PenaltyIn | None = None, review_subject: str = "", via: str = "station",
                     now: dt.datetime | None = None) -> CaseEvent:
@@ -744,7 +744,7 @@ def _approval_done(actor: User | None, review: LegalReview) -> None:
     core_services.workitems_close(actor=actor, source_app=APP, source_type="approval", source_ids=[str(review.pk)])
 
 
-@access.denials_audited
+@access.refusals_audited
 def legal_review_request(*, actor: User, case: Case, subject: str, proposal: str = "",
                          measure: str = "", now: dt.datetime | None = None) -> LegalReview:
     """Ask the legal department to review a proposed decision (filing/decline, a coercive
@@ -772,7 +772,7 @@ def legal_review_request(*, actor: User, case: Case, subject: str, proposal: str
     return review
 
 
-@access.denials_audited
+@access.refusals_audited
 def legal_review_decide(*, actor: User, review: LegalReview, approve: bool, opinion: str = "",
                         now: dt.datetime | None = None) -> LegalReview:
     """The legal reviewer's word. The one who asked for the review may not give it."""
@@ -802,7 +802,7 @@ def legal_review_decide(*, actor: User, review: LegalReview, approve: bool, opin
 
 # --------------------------------------------------------------------------- coercive measures
 
-@access.denials_audited
+@access.refusals_audited
 def measure_take(*, actor: User, case: Case, kind: str, party_id: int | None = None, note: str = "",
                  now: dt.datetime | None = None) -> CoerciveMeasure:
     """A coercive measure, after an approved legal review proposing it; custody measures
@@ -846,7 +846,7 @@ def measure_take(*, actor: User, case: Case, kind: str, party_id: int | None = N
     return taken
 
 
-@access.denials_audited
+@access.refusals_audited
 def measure_extend(*, actor: User, measure: CoerciveMeasure, note: str = "",
                    now: dt.datetime | None = None) -> Deadline:
     """The next statutory extension of a custody clock (approved by the chief or above)."""
@@ -871,7 +871,7 @@ def measure_extend(*, actor: User, measure: CoerciveMeasure, note: str = "",
     return deadline
 
 
-@access.denials_audited
+@access.refusals_audited
 def measure_end(*, actor: User, measure: CoerciveMeasure, reason: str, now: dt.datetime | None = None) -> None:
     now = _now(now)
     case = measure.case
@@ -894,7 +894,7 @@ def _working(case: Case) -> None:
         raise ServiceError(_("案件当前状态不能再添加办案记录。"), field="case")
 
 
-@access.denials_audited
+@access.refusals_audited
 def task_assign(*, actor: User, case: Case, title: str, assignee: User, due_at: dt.datetime | None = None,
                 now: dt.datetime | None = None) -> CaseTask:
     """An investigation task in the assignee's inbox."""
@@ -920,7 +920,7 @@ def task_assign(*, actor: User, case: Case, title: str, assignee: User, due_at: 
     return task
 
 
-@access.denials_audited
+@access.refusals_audited
 def task_complete(*, actor: User, task: CaseTask, result: str = "", now: dt.datetime | None = None) -> CaseTask:
     """Done by its assignee (or whoever may investigate the case); an investigative act."""
     now = _now(now)
@@ -944,7 +944,7 @@ def task_complete(*, actor: User, task: CaseTask, result: str = "", now: dt.date
     return task
 
 
-@access.denials_audited
+@access.refusals_audited
 def evidence_add(*, actor: User, case: Case, kind: str, description: str,
                  collected_at: dt.datetime | None = None, now: dt.datetime | None = None) -> EvidenceItem:
     now = _now(now)
@@ -968,7 +968,7 @@ def evidence_add(*, actor: User, case: Case, kind: str, description: str,
     return item
 
 
-@access.denials_audited
+@access.refusals_audited
 def party_add(*, actor: User, case: Case, party: PartyIn, now: dt.datetime | None = None) -> CaseParty:
     now = _now(now)
     access.check(actor, Action.CASE_RECORD, case.unit, object_type="case", object_id=case.number)
@@ -1002,7 +1002,7 @@ def _issue(actor: User | None, case: Case, kind: str, now: dt.datetime, *, event
     return doc, shown
 
 
-@access.denials_audited
+@access.refusals_audited
 def receipt_reissue(*, actor: User, case: Case, now: dt.datetime | None = None) -> Acceptance:
     """A new receipt with a new lookup code (the old code stops working): for a reporter
     who lost theirs. The code is returned once."""
@@ -1018,7 +1018,7 @@ def receipt_reissue(*, actor: User, case: Case, now: dt.datetime | None = None) 
     return Acceptance(case=case, lookup_code=code, created=False, receipt=doc, receipt_html=html)
 
 
-@access.denials_audited
+@access.refusals_audited
 def receipt_with_code(*, actor: User, case: Case, code: str) -> str:
     """The receipt's HTML with the lookup code filled in, for printing it again; only with
     the right code (nothing here can recover a code)."""

@@ -186,67 +186,64 @@ def check(actor: User, action: str, unit: Unit | None = None, *, object_type: st
 
 
 class Refused(PermissionDenied):
-    """The PermissionDenied that `deny()` raises after auditing. It remembers how many
-    transaction blocks were open when the entry was written: once it has left one of them,
-    that block has rolled back and the entry with it, and `refusal_keep()` writes it again."""
+    """A refusal by `deny`, carrying its audit entry. The entry is written at once — or, inside a
+    transaction (which may roll back and take the entry with it), when the transaction commits or
+    when the refusal has left it: `refusals_audited` services, the page middleware and the API's
+    error handler call `audit_refusal`."""
 
-    def __init__(self, actor: User, action: str, unit: Unit | None, *, object_type: str, object_id: str,
-                 purpose: str, request: Any, depth: int) -> None:
+    def __init__(self, action: str, entry: dict[str, Any]) -> None:
         super().__init__(f"{action} not permitted")
-        self.actor, self.action, self.unit = actor, action, unit
-        self.object_type, self.object_id, self.purpose, self.request = object_type, object_id, purpose, request
-        self.depth = depth
+        self.entry = entry
+        self.audited = False
 
 
-def _atomic_depth() -> int:
+def _in_transaction() -> bool:
     from django.db import connection
 
-    return len(connection.atomic_blocks)
+    # A test case's own wrapping transaction does not count: it never commits, but nor does it
+    # roll back under the code being tested.
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
-def _audit_denial(actor: User, action: str, unit: Unit | None, *, object_type: str, object_id: str,
-                  purpose: str, request: Any) -> None:
+def audit_refusal(exc: BaseException, *, committed: bool = False) -> None:
+    """Write a refusal's audit entry if it is still owed and no transaction can lose it."""
+    if not isinstance(exc, Refused) or exc.audited or (_in_transaction() and not committed):
+        return
     from jingwu.core import audit
 
-    audit.record(actor=actor, action=action, object_type=object_type, object_id=object_id,
-                 unit_code=unit.code if unit is not None else "", purpose=purpose,
-                 outcome="denied", request=request)
+    exc.audited = True
+    audit.record(**exc.entry)
 
 
-def deny(actor: User, action: str, unit: Unit | None = None, *, object_type: str = "",
-         object_id: str | int = "", request: Any = None, purpose: str = "") -> NoReturn:
-    """Audit a refused attempt and raise PermissionDenied (a `Refused`)."""
-    _audit_denial(actor, action, unit, object_type=object_type, object_id=str(object_id), purpose=purpose,
-                  request=request)
-    raise Refused(actor, action, unit, object_type=object_type, object_id=str(object_id), purpose=purpose,
-                  request=request, depth=_atomic_depth())
-
-
-def refusal_keep(exc: BaseException) -> None:
-    """Call where a refusal is caught: if the transaction its audit entry was written in has
-    rolled back since, write the entry again (here, outside that transaction)."""
-    from django.db import connection
-
-    if not isinstance(exc, Refused) or exc.depth <= _atomic_depth() or connection.needs_rollback:
-        return
-    _audit_denial(exc.actor, exc.action, exc.unit, object_type=exc.object_type, object_id=exc.object_id,
-                  purpose=exc.purpose, request=exc.request)
-    exc.depth = _atomic_depth()
-
-
-def denials_audited(service: Callable[P, R]) -> Callable[P, R]:
-    """Wrap a service whose access checks may run inside its own transaction: a refusal
-    leaving it keeps its audit entry (see `refusal_keep`)."""
+def refusals_audited(service: Callable[P, R]) -> Callable[P, R]:
+    """For a service that checks access inside its transaction: the refusal's audit entry is
+    written after the transaction has rolled back."""
 
     @functools.wraps(service)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return service(*args, **kwargs)
-        except Refused as exc:
-            refusal_keep(exc)
+        except Refused as refusal:
+            audit_refusal(refusal)
             raise
 
     return wrapper
+
+
+def deny(actor: User, action: str, unit: Unit | None = None, *, object_type: str = "",
+         object_id: str | int = "", request: Any = None, purpose: str = "") -> NoReturn:
+    """Audit a refused attempt (see Refused for when) and raise PermissionDenied."""
+    from django.db import transaction
+
+    refusal = Refused(action, {"actor": actor, "action": action, "object_type": object_type,
+                               "object_id": str(object_id), "unit_code": unit.code if unit is not None else "",
+                               "purpose": purpose, "outcome": "denied", "request": request})
+    if _in_transaction():
+        # Committed after all (the refusal was caught inside): the entry is written then.
+        transaction.on_commit(lambda: audit_refusal(refusal, committed=True))
+    else:
+        audit_refusal(refusal)
+    raise refusal
 
 
 def scope(actor: User, action: str, queryset: QuerySet[M], unit_field: str = "unit") -> QuerySet[M]:
