@@ -43,7 +43,7 @@ from jingwu.core.access import Action
 from jingwu.core.models import Unit, User
 from jingwu.core.purpose import PurposeRequired
 from jingwu.core.services import ServiceError
-from jingwu.core.views import _shell, portal_view
+from jingwu.core.views import _shell, form_action, portal_user, portal_view
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000  # the list counts up to here; beyond, "10000+" (a full count of a million rows is slow)
@@ -63,10 +63,7 @@ class CappedPaginator(Paginator):
 MAX_ID = 2**63 - 1
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
+_user = portal_user
 
 
 def _case_or_404(user: User, pk: int, request: HttpRequest | None = None) -> Case:
@@ -80,8 +77,12 @@ def _case_or_404(user: User, pk: int, request: HttpRequest | None = None) -> Cas
         raise Http404(_("没有这个案件，或不在您的管辖范围内。")) from None
 
 
+def _back_url(case: Case, anchor: str = "") -> str:
+    return reverse("cases:detail", args=[case.pk]) + (f"#{anchor}" if anchor else "")
+
+
 def _back(case: Case, anchor: str = "") -> HttpResponse:
-    return redirect(reverse("cases:detail", args=[case.pk]) + (f"#{anchor}" if anchor else ""))
+    return redirect(_back_url(case, anchor))
 
 
 def _ask_purpose(request: HttpRequest, case: Case) -> HttpResponse:
@@ -257,18 +258,10 @@ def case_transition(request: HttpRequest, pk: int) -> HttpResponse:
 def review_request(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     case = _case_or_404(user, pk)
-    form = ReviewRequestForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("提交的内容无效。"))
-        return _back(case, "reviews")
-    try:
-        services.legal_review_request(actor=user, case=case, subject=form.cleaned_data["subject"],
-                                      proposal=form.cleaned_data["proposal"], measure=form.cleaned_data["measure"])
-    except (ServiceError, PermissionDenied) as exc:
-        _refused(request, exc)
-    else:
-        messages.success(request, _("已提请法制审核。"))
-    return _back(case, "reviews")
+    return form_action(
+        request, ReviewRequestForm(request.POST), back=_back_url(case, "reviews"), done=_("已提请法制审核。"),
+        run=lambda data: services.legal_review_request(actor=user, case=case, subject=data["subject"],
+                                                       proposal=data["proposal"], measure=data["measure"]))
 
 
 @portal_view(Action.CASE_LEGAL_REVIEW)
@@ -282,18 +275,10 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     except LegalReview.DoesNotExist:
         raise Http404 from None
     case = _case_or_404(user, review.case_id)
-    form = ReviewDecideForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("提交的内容无效。"))
-        return _back(case, "reviews")
-    try:
-        services.legal_review_decide(actor=user, review=review, approve=form.cleaned_data["outcome"] == "approve",
-                                     opinion=form.cleaned_data["opinion"])
-    except (ServiceError, PermissionDenied) as exc:
-        _refused(request, exc)
-    else:
-        messages.success(request, _("审核意见已记录。"))
-    return _back(case, "reviews")
+    return form_action(
+        request, ReviewDecideForm(request.POST), back=_back_url(case, "reviews"), done=_("审核意见已记录。"),
+        run=lambda data: services.legal_review_decide(actor=user, review=review, approve=data["outcome"] == "approve",
+                                                      opinion=data["opinion"]))
 
 
 @portal_view(Action.CASE_READ)
@@ -345,18 +330,11 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
 def evidence_add(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     case = _case_or_404(user, pk)
-    form = EvidenceForm(request.POST)
-    if form.is_valid():
-        try:
-            services.evidence_add(actor=user, case=case, kind=form.cleaned_data["kind"],
-                                  description=form.cleaned_data["description"])
-        except (ServiceError, PermissionDenied) as exc:
-            _refused(request, exc)
-        else:
-            messages.success(request, _("证据已登记。"))
-    else:
-        messages.error(request, _("请选择证据种类并填写描述。"))
-    return _back(case, "evidence")
+    return form_action(
+        request, EvidenceForm(request.POST), back=_back_url(case, "evidence"),
+        invalid=_("请选择证据种类并填写描述。"), done=_("证据已登记。"),
+        run=lambda data: services.evidence_add(actor=user, case=case, kind=data["kind"],
+                                               description=data["description"]))
 
 
 @portal_view(Action.CASE_READ)
@@ -364,19 +342,11 @@ def evidence_add(request: HttpRequest, pk: int) -> HttpResponse:
 def party_add(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     case = _case_or_404(user, pk)
-    form = PartyForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.party_add(actor=user, case=case, party=services.PartyIn(data["role"], data["entity"],
-                                                                              data["name"], data["phone"]))
-        except (ServiceError, PermissionDenied) as exc:
-            _refused(request, exc)
-        else:
-            messages.success(request, _("当事人已添加。"))
-    else:
-        messages.error(request, _("请选择身份并填写姓名或实体编号。"))
-    return _back(case, "parties")
+    return form_action(
+        request, PartyForm(request.POST), back=_back_url(case, "parties"),
+        invalid=_("请选择身份并填写姓名或实体编号。"), done=_("当事人已添加。"),
+        run=lambda data: services.party_add(actor=user, case=case, party=services.PartyIn(
+            data["role"], data["entity"], data["name"], data["phone"])))
 
 
 @portal_view(Action.CASE_READ)
@@ -384,18 +354,10 @@ def party_add(request: HttpRequest, pk: int) -> HttpResponse:
 def measure_take(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     case = _case_or_404(user, pk)
-    form = MeasureForm(request.POST)
-    if form.is_valid():
-        try:
-            services.measure_take(actor=user, case=case, kind=form.cleaned_data["kind"],
-                                  party_id=form.cleaned_data["party"], note=form.cleaned_data["note"])
-        except (ServiceError, PermissionDenied) as exc:
-            _refused(request, exc)
-        else:
-            messages.success(request, _("强制措施已登记。"))
-    else:
-        messages.error(request, _("提交的内容无效。"))
-    return _back(case, "measures")
+    return form_action(
+        request, MeasureForm(request.POST), back=_back_url(case, "measures"), done=_("强制措施已登记。"),
+        run=lambda data: services.measure_take(actor=user, case=case, kind=data["kind"], party_id=data["party"],
+                                               note=data["note"]))
 
 
 def _measure(user: User, pk: int) -> tuple[CoerciveMeasure, Case]:
@@ -427,17 +389,10 @@ def measure_extend(request: HttpRequest, pk: int) -> HttpResponse:
 def measure_end(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     measure, case = _measure(user, pk)
-    form = MeasureEndForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("请填写解除或变更的理由。"))
-        return _back(case, "measures")
-    try:
-        services.measure_end(actor=user, measure=measure, reason=form.cleaned_data["reason"])
-    except (ServiceError, PermissionDenied) as exc:
-        _refused(request, exc)
-    else:
-        messages.success(request, _("强制措施已解除。"))
-    return _back(case, "measures")
+    return form_action(
+        request, MeasureEndForm(request.POST), back=_back_url(case, "measures"),
+        invalid=_("请填写解除或变更的理由。"), done=_("强制措施已解除。"),
+        run=lambda data: services.measure_end(actor=user, measure=measure, reason=data["reason"]))
 
 
 @portal_view(Action.CASE_READ)
