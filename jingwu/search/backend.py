@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import json
+import functools
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, NamedTuple, Protocol
 
+import orjson
 import tantivy
 from django.conf import settings
 
@@ -58,6 +59,10 @@ __all__ = [
 INDEX_FOLDER: Final = "tantivy-v1"  # a schema change gets a new folder (and a rebuild)
 NO_UNIT: Final = "~"  # the unit term of documents that belong to no unit
 WRITER_HEAP: Final = 128_000_000
+# A rebuild writes everything at once: a larger heap makes fewer, larger segments (less
+# merging after).
+BULK_WRITER_HEAP: Final = 512_000_000
+BULK_WRITER_THREADS: Final = 1
 ANALYSE_BATCH: Final = 1000
 SNIPPET_CHARS: Final = 90
 HIGHLIGHTS_PER_FIELD: Final = 3
@@ -130,10 +135,11 @@ class Suggestion:
 
 class SearchBackend(Protocol):
     def index(self, docs: Iterable[SearchDocument], *, delete: Iterable[str] = (),
-              clear: Iterable[str] = ()) -> int:
+              clear: Iterable[str] = (), bulk: bool = False) -> int:
         """In one atomic commit: remove every document of the ``clear`` types and the
         documents keyed ``delete`` ("doc_type:id"), then add ``docs`` (replacing any
-        document with the same key).  Returns the number of documents added."""
+        document with the same key).  ``bulk``: very many documents (a rebuild).
+        Returns the number of documents added."""
         ...
 
     def delete(self, keys: Iterable[str]) -> None: ...
@@ -145,6 +151,11 @@ class SearchBackend(Protocol):
     def count(self) -> dict[str, int]:
         """Documents per document type."""
         ...
+
+
+@functools.lru_cache(maxsize=65_536)
+def _unit_terms(path: str) -> str:
+    return " ".join(unit_prefixes(path))
 
 
 def unit_prefixes(path: str) -> list[str]:
@@ -204,7 +215,7 @@ def prepare(docs: Sequence[SearchDocument]) -> list[PreparedDocument]:
     for a in analysis.analyse(docs):
         d = a.source
         values: dict[str, Any] = {"doc_key": d.key, "doc_type": d.doc_type, "kind": d.kind, "id": d.id,
-                                  "entity": list(d.entities), "unit": " ".join(unit_prefixes(d.unit_path)),
+                                  "entity": list(d.entities), "unit": _unit_terms(d.unit_path),
                                   "unit_path": d.unit_path, "title": d.title}
         if d.date is not None:
             values["date"] = _json_time(d.date)
@@ -218,7 +229,7 @@ def prepare(docs: Sequence[SearchDocument]) -> list[PreparedDocument]:
                 values[fname] = " ".join(terms)
         if a.words:
             values["words"] = a.words
-        out.append(PreparedDocument(d.key, d.doc_type, json.dumps(values, ensure_ascii=False, separators=(",", ":"))))
+        out.append(PreparedDocument(d.key, d.doc_type, orjson.dumps(values).decode()))
     return out
 
 
@@ -460,7 +471,7 @@ class TantivyBackend:
         return index.searcher()
 
     @contextmanager
-    def _writer(self) -> Iterator[tantivy.IndexWriter]:
+    def _writer(self, *, bulk: bool = False) -> Iterator[tantivy.IndexWriter]:
         """The one writer: a thread lock and the folder's lock file, then commit or roll back."""
         with self._write_lock:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -468,7 +479,8 @@ class TantivyBackend:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 try:
                     index = self._open()
-                    writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
+                    writer = (index.writer(heap_size=BULK_WRITER_HEAP, num_threads=BULK_WRITER_THREADS) if bulk
+                              else index.writer(heap_size=WRITER_HEAP, num_threads=1))
                     try:
                         yield writer
                         writer.commit()
@@ -484,10 +496,11 @@ class TantivyBackend:
     # -- writing
 
     def index(self, docs: Iterable[SearchDocument | PreparedDocument], *, delete: Iterable[str] = (),
-              clear: Iterable[str] = ()) -> int:
+              clear: Iterable[str] = (), bulk: bool = False) -> int:
+        """See :class:`SearchBackend`; ``bulk``: a rebuild's many documents (a larger writer)."""
         added = 0
         cleared = set(clear)
-        with self._writer() as writer:
+        with self._writer(bulk=bulk) as writer:
             for doc_type in sorted(cleared):
                 writer.delete_documents_by_term("doc_type", doc_type)
             for key in delete:
