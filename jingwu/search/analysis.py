@@ -44,11 +44,13 @@ __all__ = [
     "SUGGEST_SEPARATOR",
     "WORDS",
     "AnalysedDocument",
+    "NameKeys",
     "analyse",
     "birth_terms",
     "han_tokens",
     "identifier_term",
     "name_keys",
+    "near_syllables",
     "normalize_name",
     "register",
     "simplified",
@@ -158,6 +160,32 @@ def _name_keys(raws: list[str]) -> list[NameKeys]:
             cache.clear()
         cache.update(zip(missing, name_keys_many(missing), strict=True))
     return [cache[r] for r in raws]
+
+
+@functools.cache
+def _syllables() -> frozenset[str]:
+    """Every toneless pinyin syllable, as names are read ("lv" for 吕)."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    readings = {r for value in set(pinyin_dict.values()) for r in value.split(",")}
+    out = set()
+    for reading in readings:
+        plain = unicodedata.normalize("NFD", reading.replace("ü", "v").replace("ǖ", "v").replace("ǘ", "v")
+                                      .replace("ǚ", "v").replace("ǜ", "v"))
+        out.add("".join(c for c in plain if not unicodedata.combining(c)))
+    return frozenset(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def near_syllables(syllable: str) -> tuple[str, ...]:
+    """The pinyin syllables one letter away from ``syllable`` (jing → jin, qing, jiang …):
+    a character typed for another that sounds nearly the same."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    edits = {syllable[:i] + syllable[i + 1:] for i in range(len(syllable))}
+    edits.update(syllable[:i] + c + syllable[i + 1:] for i in range(len(syllable)) for c in letters)
+    edits.update(syllable[:i] + c + syllable[i:] for i in range(len(syllable) + 1) for c in letters)
+    known = _syllables()
+    return tuple(sorted(e for e in edits if e != syllable and e in known))
 
 
 # --------------------------------------------------------------------------- keywords

@@ -241,8 +241,11 @@ _MUST, _SHOULD = tantivy.Occur.Must, tantivy.Occur.Should
 # Relative weight of each way a text term can match.
 BOOST: Final = {"ident": 20.0, "name_exact": 10.0, "name": 6.0, "name_pinyin": 6.0, "name_initials": 2.0,
                 "address": 3.0, "body": 1.0,
-                "similar_pinyin": 4.0, "similar_name": 3.0, "similar_pinyin_typo": 3.0}
-FUZZY_NAME_MIN: Final = 3  # one wrong character in a two-character name is another name
+                "similar_pinyin": 4.0, "similar_name": 3.0, "similar_pinyin_typo": 3.0, "similar_syllable": 3.0,
+                "similar_given": 1.5}
+# Fuzzy over the whole name (any one character, the surname too) from three characters:
+# in a two-character name that is any name sharing one character.
+FUZZY_NAME_MIN: Final = 3
 FUZZY_PINYIN_MIN: Final = 5
 INITIALS_MAX: Final = 4
 
@@ -282,7 +285,8 @@ def _term_query(term: TextClause, similar: bool) -> tantivy.Query | None:
                 ways.append(_boost(_Q.fuzzy_term_query(SCHEMA, "name_pinyin", joined, distance=1),
                                    "similar_pinyin_typo"))
         elif similar:
-            pinyin = analysis.name_keys(term.text).pinyin.replace(" ", "")
+            keys = analysis.name_keys(term.text)
+            pinyin = keys.pinyin.replace(" ", "")
             if pinyin and pinyin.isascii():
                 ways.append(_boost(_Q.term_query(SCHEMA, "name_pinyin", pinyin), "similar_pinyin"))
                 if len(pinyin) >= FUZZY_PINYIN_MIN and len(norm) >= FUZZY_NAME_MIN:
@@ -290,11 +294,40 @@ def _term_query(term: TextClause, similar: bool) -> tantivy.Query | None:
                                        "similar_pinyin_typo"))
             if len(norm) >= FUZZY_NAME_MIN:
                 ways.append(_boost(_Q.fuzzy_term_query(SCHEMA, "name_exact", norm, distance=1), "similar_name"))
+            ways.extend(_given_name_typos(keys))
     if anywhere or term.field == "address":
         ways.append(_boost(_chars("address", tokens), "address"))
     if anywhere and (found := analysis.words(text)):  # record text, by jieba's words
         ways.append(_boost(_chars("words", found), "body"))
     return _any(ways)
+
+
+def _given_name_typos(keys: analysis.NameKeys) -> list[tantivy.Query]:
+    """A Han name with one given-name character typed wrong, the surname kept: by a
+    character that sounds nearly the same (one letter of its pinyin off: 晶 jing for
+    青 qing), else by any character.  Constant scores below the same-sound match, so
+    rare names do not rise above likely ones by their rarity alone; the near-sound
+    ones first."""
+    norm, surname = keys.norm, keys.surname
+    syllables = keys.pinyin.split()
+    if not surname or len(norm) <= len(surname) or not all(_is_han(c) for c in norm):
+        return []
+    ways = []
+    if len(syllables) == len(norm) and keys.pinyin.isascii():
+        for i in range(len(surname), len(syllables)):
+            for near in analysis.near_syllables(syllables[i]):
+                variant = "".join([*syllables[:i], near, *syllables[i + 1:]])
+                ways.append(_Q.const_score_query(_Q.term_query(SCHEMA, "name_pinyin", variant),
+                                                 BOOST["similar_syllable"]))
+    given = norm[len(surname):]
+    replaced = "|".join(given[:i] + "." + given[i + 1:] for i in range(len(given)))
+    ways.append(_Q.const_score_query(_Q.regex_query(SCHEMA, "name_exact", f"{surname}({replaced})"),
+                                     BOOST["similar_given"]))
+    return ways
+
+
+def _is_han(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff" or "\U00020000" <= char <= "\U0003134f"
 
 
 def match_query(query: ParsedQuery, similar: bool) -> tantivy.Query | None:
