@@ -837,6 +837,10 @@ def main(argv: list[str] | None = None) -> int:
                 server.wait(timeout=30)
                 server = None
             print(f"  {ENGINE_LABELS[name]}: {time.perf_counter() - started:.1f} s", flush=True)
+            if args.out:  # what is measured so far survives a run stopped before the end
+                partial = {n: {c: asdict(r) for c, r in by_class.items()} for n, by_class in results.items()}
+                args.out.write_text(json.dumps({**report, "results": partial, "misses": misses, "partial": True},
+                                               ensure_ascii=False, indent=1))
     finally:
         if server is not None:
             server.terminate()
