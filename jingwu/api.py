@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 
 from jingwu.antifraud.api import router as antifraud_router
 from jingwu.cases.api import router as cases_router
+from jingwu.core import access
 from jingwu.core.api import router as core_router
 from jingwu.core.api_auth import BearerTokenAuth, ScopeDenied, SessionAuth
 from jingwu.core.purpose import PurposeRequired
@@ -38,6 +39,7 @@ api.add_router("/", search_router)
 
 @api.exception_handler(PermissionDenied)
 def permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    access.audit_refusal(exc)  # owed if it was raised inside a transaction that has since rolled back
     if isinstance(exc, PurposeRequired):
         code = "purpose_required"
     elif isinstance(exc, ScopeDenied):

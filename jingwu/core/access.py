@@ -8,10 +8,11 @@ decision through `check()`, which audits denials.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import reduce
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from jingwu.core.models import Unit, User
 
 M = TypeVar("M", bound=Model)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Action:
@@ -182,15 +185,65 @@ def check(actor: User, action: str, unit: Unit | None = None, *, object_type: st
     deny(actor, action, unit, object_type=object_type, object_id=object_id, request=request, purpose=purpose)
 
 
-def deny(actor: User, action: str, unit: Unit | None = None, *, object_type: str = "",
-         object_id: str | int = "", request: Any = None, purpose: str = "") -> NoReturn:
-    """Audit a refused attempt and raise PermissionDenied."""
+class Refused(PermissionDenied):
+    """A refusal by `deny`, carrying its audit entry. The entry is written at once — or, inside a
+    transaction (which may roll back and take the entry with it), when the transaction commits or
+    when the refusal has left it: `refusals_audited` services, the page middleware and the API's
+    error handler call `audit_refusal`."""
+
+    def __init__(self, action: str, entry: dict[str, Any]) -> None:
+        super().__init__(f"{action} not permitted")
+        self.entry = entry
+        self.audited = False
+
+
+def _in_transaction() -> bool:
+    from django.db import connection
+
+    # A test case's own wrapping transaction does not count: it never commits, but nor does it
+    # roll back under the code being tested.
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
+def audit_refusal(exc: BaseException, *, committed: bool = False) -> None:
+    """Write a refusal's audit entry if it is still owed and no transaction can lose it."""
+    if not isinstance(exc, Refused) or exc.audited or (_in_transaction() and not committed):
+        return
     from jingwu.core import audit
 
-    audit.record(actor=actor, action=action, object_type=object_type, object_id=str(object_id),
-                 unit_code=unit.code if unit is not None else "", purpose=purpose,
-                 outcome="denied", request=request)
-    raise PermissionDenied(f"{action} not permitted")
+    exc.audited = True
+    audit.record(**exc.entry)
+
+
+def refusals_audited(service: Callable[P, R]) -> Callable[P, R]:
+    """For a service that checks access inside its transaction: the refusal's audit entry is
+    written after the transaction has rolled back."""
+
+    @functools.wraps(service)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return service(*args, **kwargs)
+        except Refused as refusal:
+            audit_refusal(refusal)
+            raise
+
+    return wrapper
+
+
+def deny(actor: User, action: str, unit: Unit | None = None, *, object_type: str = "",
+         object_id: str | int = "", request: Any = None, purpose: str = "") -> NoReturn:
+    """Audit a refused attempt (see Refused for when) and raise PermissionDenied."""
+    from django.db import transaction
+
+    refusal = Refused(action, {"actor": actor, "action": action, "object_type": object_type,
+                               "object_id": str(object_id), "unit_code": unit.code if unit is not None else "",
+                               "purpose": purpose, "outcome": "denied", "request": request})
+    if _in_transaction():
+        # Committed after all (the refusal was caught inside): the entry is written then.
+        transaction.on_commit(lambda: audit_refusal(refusal, committed=True))
+    else:
+        audit_refusal(refusal)
+    raise refusal
 
 
 def scope(actor: User, action: str, queryset: QuerySet[M], unit_field: str = "unit") -> QuerySet[M]:

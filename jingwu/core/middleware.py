@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 
-from jingwu.core import request_context
+from jingwu.core import access, request_context
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -33,6 +33,10 @@ class RequestContextMiddleware:
             request_context.unbind(token)
         response["X-Request-ID"] = request_id
         return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        # A refusal raised inside a view's transaction is audited now that it has rolled back.
+        access.audit_refusal(exception)
 
 
 class CookieLocaleMiddleware(LocaleMiddleware):

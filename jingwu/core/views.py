@@ -7,11 +7,12 @@ from __future__ import annotations
 import base64
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import django_otp
 import qrcode
 import qrcode.image.svg
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate
@@ -19,6 +20,7 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -81,6 +83,36 @@ def portal_view(action: str = Action.PORTAL_USE) -> Callable[[View], View]:
         return wrapper
 
     return decorate
+
+
+Result = TypeVar("Result")
+
+
+def portal_user(request: HttpRequest) -> User:
+    """The signed-in user of a `portal_view` (the decorator lets nobody else through)."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def form_action(request: HttpRequest, form: forms.Form, *, back: str, run: Callable[[dict[str, Any]], Result],
+                invalid: str = "", done: str | Callable[[Result], str] = "") -> HttpResponse:
+    """A small write posted from a portal page, answered the same way everywhere: back to the
+    page it came from, with the form's or the service's refusal (or a forbidden action) as a
+    message, and on success the `done` message if any."""
+    if not form.is_valid():
+        messages.error(request, invalid or _("提交的内容无效。"))
+        return redirect(back)
+    try:
+        result = run(form.cleaned_data)
+    except PermissionDenied:
+        messages.error(request, _("您无权进行此操作。"))
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        if done:
+            messages.success(request, done if isinstance(done, str) else done(result))
+    return redirect(back)
 
 
 def _shell(request: HttpRequest) -> dict[str, Any]:

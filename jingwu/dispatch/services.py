@@ -18,10 +18,9 @@ Callers (pages, API, the simulator, the benchmark) use:
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -136,35 +135,13 @@ def caller_number_normalize(raw: str) -> str:
     return value
 
 
-class _Refusal(Exception):
-    """Raised inside a service's transaction when the actor may not act; the service's wrapper
-    audits the denial *after* the transaction has rolled back, so the audit entry stays."""
-
-    def __init__(self, actor: User, action: str, unit: Unit, object_type: str, object_id: str | int) -> None:
-        super().__init__(action)
-        self.actor, self.action, self.unit, self.object_type, self.object_id = (
-            actor, action, unit, object_type, object_id)
-
-
-def _denials_audited(service: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(service)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return service(*args, **kwargs)
-        except _Refusal as refusal:
-            access.deny(refusal.actor, refusal.action, refusal.unit, object_type=refusal.object_type,
-                        object_id=refusal.object_id)
-
-    return wrapper
-
-
 def _allowed(actor: User | None, actions: Sequence[str], unit: Unit, *, object_type: str,
              object_id: str | int) -> None:
     """The actor holds one of `actions` over `unit` (None is the system itself: seeding, tests)."""
     if actor is None:
         return
     if not any(access.can(actor, action, unit) for action in actions):
-        raise _Refusal(actor, actions[0], unit, object_type, object_id)
+        access.deny(actor, actions[0], unit, object_type=object_type, object_id=object_id)
 
 
 def _lock_incident(incident: Incident | int) -> Incident:
@@ -249,7 +226,7 @@ def _repeat_of(*, received_at: datetime, lat: float | None, lon: float | None, c
     return -best[1], best[2]
 
 
-@_denials_audited
+@access.refusals_audited
 def call_receive(*, actor: User | None, centre: Unit, content: str, received_at: datetime | None = None,
                  answered_at: datetime | None = None, caller_number: str = "", lat: float | None = None,
                  lon: float | None = None, address: str = "", external_id: str | None = None,
@@ -353,7 +330,7 @@ def _validate_classification(category: str, subcategory: str, priority: int) -> 
         raise ServiceError(_("警情等级必须是 1 至 4。"), field="priority")
 
 
-@_denials_audited
+@access.refusals_audited
 def incident_classify(*, actor: User | None, incident: Incident, category: str, subcategory: str,
                       priority: int, at: datetime | None = None) -> Incident:
     """Confirm or correct the suggested category, subcategory and priority. A correction is
@@ -400,7 +377,7 @@ def _divert_by_rule(actor: User | None, incident: Incident, now: datetime) -> li
     return [rule.agency]
 
 
-@_denials_audited
+@access.refusals_audited
 def incident_relocate(*, actor: User | None, incident: Incident, lat: float | None, lon: float | None,
                       address: str, at: datetime | None = None) -> Incident:
     """The dispatcher corrects where the incident is; grid, station and county follow."""
@@ -427,7 +404,7 @@ def incident_relocate(*, actor: User | None, incident: Incident, lat: float | No
 
 # --- diversion ------------------------------------------------------------------------------------
 
-@_denials_audited
+@access.refusals_audited
 def incident_divert(*, actor: User | None, incident: Incident, agency: str, note: str = "",
                     at: datetime | None = None) -> Diversion:
     """Transfer the incident to an agency by hand (the rules do it on classification)."""
@@ -455,7 +432,7 @@ _FEEDBACK_EVENTS: dict[str, str] = {DiversionStatus.DONE: "diversion_done",
                                     DiversionStatus.REFUSED: "diversion_refused"}
 
 
-@_denials_audited
+@access.refusals_audited
 def diversion_feedback(*, actor: User | None, diversion_id: int, status: str, feedback: str = "",
                        agency_reference: str = "", at: datetime | None = None) -> Diversion:
     """The receiving agency's answer: accepted, done (the incident closes) or refused (it goes
@@ -504,7 +481,7 @@ def _times_from_calls(incident: Incident) -> None:
         incident.answered_at = first["answered"]
 
 
-@_denials_audited
+@access.refusals_audited
 def call_split(*, actor: User | None, call_id: int, at: datetime | None = None) -> Incident:
     """Take a call off its incident (linked by mistake) and open a new incident for it."""
     now = _now(at)
@@ -537,7 +514,7 @@ def call_split(*, actor: User | None, call_id: int, at: datetime | None = None) 
     return new
 
 
-@_denials_audited
+@access.refusals_audited
 def call_link(*, actor: User | None, call_id: int, incident: Incident, at: datetime | None = None) -> Incident:
     """Move a call onto another incident (a repeat the intake did not recognise). An incident
     left without calls is merged into the target."""
@@ -584,7 +561,7 @@ def _unit_status(unit: PatrolUnit, new: str, now: datetime, actor: User | None, 
     unit.status, unit.status_at = new, now
 
 
-@_denials_audited
+@access.refusals_audited
 def unit_dispatch(*, actor: User | None, incident: Incident, patrol_unit: PatrolUnit,
                   at: datetime | None = None) -> Assignment:
     """Send a unit to an incident: the one action of the dispatcher. The unit row is locked and
@@ -632,7 +609,7 @@ def unit_dispatch(*, actor: User | None, incident: Incident, patrol_unit: Patrol
     return assignment
 
 
-@_denials_audited
+@access.refusals_audited
 def unit_transition(*, actor: User | None, patrol_unit: PatrolUnit, event: str,
                     at: datetime | None = None) -> PatrolUnit:
     """A status event of a unit (en_route, arrive, clear, recall, available, out_of_service), with
@@ -772,7 +749,7 @@ class MemberSpec:
     user: User | None = None
 
 
-@_denials_audited
+@access.refusals_audited
 def patrol_unit_create(*, actor: User | None, station: Unit, call_sign: str, name: str,
                        kind: str = PatrolKind.CAR, vehicle_plate: str = "", grid: Unit | None = None,
                        members: Sequence[MemberSpec] = (), shift_label: str = "", shift_start: datetime | None = None,
@@ -811,7 +788,7 @@ def patrol_unit_create(*, actor: User | None, station: Unit, call_sign: str, nam
 _RESULT_EVENTS: dict[str, str] = {IncidentResult.REFERRED: "refer", IncidentResult.CASE: "to_case"}
 
 
-@_denials_audited
+@access.refusals_audited
 def incident_record_result(*, actor: User | None, incident: Incident, result: str, text: str = "",
                            at: datetime | None = None) -> Incident:
     """处警结果: close the incident, refer it, or hand it to case handling (see handoff.py).
@@ -888,7 +865,7 @@ def _offer_to_cases(actor: User | None, incident: Incident, now: datetime) -> st
     return "accepted"
 
 
-@_denials_audited
+@access.refusals_audited
 def incident_case_accepted(*, actor: User | None, incident: Incident, case_reference: str,
                            at: datetime | None = None) -> Incident:
     """Called by the cases module when it accepts an incident waiting in awaiting_case."""
@@ -905,7 +882,7 @@ def incident_case_accepted(*, actor: User | None, incident: Incident, case_refer
     return locked
 
 
-@_denials_audited
+@access.refusals_audited
 def incident_handoff_retry(*, actor: User | None, incident: Incident, at: datetime | None = None) -> Incident:
     """Offer an incident waiting in awaiting_case to the case intake again."""
     now = _now(at)

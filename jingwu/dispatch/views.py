@@ -5,6 +5,8 @@ incident (a refused write as a message). The live board builds on the same selec
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count
@@ -21,7 +23,7 @@ from jingwu.core.access import Action
 from jingwu.core.models import User
 from jingwu.core.purpose import PurposeRequired
 from jingwu.core.services import ServiceError
-from jingwu.core.views import _shell, portal_view
+from jingwu.core.views import _shell, form_action, portal_user, portal_view
 from jingwu.dispatch import classifier, diversion, selectors, services, workflow
 from jingwu.dispatch.forms import ClassifyForm, DivertForm, FeedbackForm, IntakeForm, ResultForm, UnitEventForm
 from jingwu.dispatch.models import CallChannel, Diversion, DiversionStatus, Incident, PatrolUnit
@@ -33,12 +35,6 @@ UNIT_EVENT_LABELS = {
 }
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
 def _incident_or_404(user: User, pk: int) -> Incident:
     try:
         return selectors.incident_get(user, pk)
@@ -46,12 +42,12 @@ def _incident_or_404(user: User, pk: int) -> Incident:
         raise Http404(_("没有这个警情。")) from None
 
 
+def _back_url(pk: int) -> str:
+    return reverse("dispatch:incident", args=[pk])
+
+
 def _back(pk: int) -> HttpResponse:
-    return redirect("dispatch:incident", pk=pk)
-
-
-def _refused(request: HttpRequest, exc: ServiceError) -> None:
-    messages.error(request, str(exc))
+    return redirect(_back_url(pk))
 
 
 # --- intake ------------------------------------------------------------------------------------------
@@ -59,7 +55,7 @@ def _refused(request: HttpRequest, exc: ServiceError) -> None:
 @portal_view(Action.INCIDENT_RECORD)
 @require_http_methods(["GET", "POST"])
 def intake(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     centre = selectors.home_centre(user)
     form = IntakeForm(request.POST or None)
     status = 200
@@ -94,7 +90,7 @@ def intake(request: HttpRequest) -> HttpResponse:
 # --- one incident --------------------------------------------------------------------------------------
 
 def _detail(request: HttpRequest, incident: Incident, revealed: dict[int, str] | None = None) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     revealed = revealed or {}
     calls = [{"call": c, "number": revealed.get(c.pk) or selectors.mask_number(c.caller_number),
               "revealed": c.pk in revealed} for c in selectors.incident_calls(incident)]
@@ -126,31 +122,28 @@ def _detail(request: HttpRequest, incident: Incident, revealed: dict[int, str] |
 @portal_view(Action.INCIDENT_RECORD)
 @require_GET
 def incident(request: HttpRequest, pk: int) -> HttpResponse:
-    return _detail(request, _incident_or_404(_user(request), pk))
+    return _detail(request, _incident_or_404(portal_user(request), pk))
 
 
 @portal_view(Action.INCIDENT_RECORD)
 @require_POST
 def incident_classify(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     found = _incident_or_404(user, pk)
     form = ClassifyForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("请选择警情类别和等级。"))
-        return _back(pk)
-    category, subcategory = form.category_and_subcategory()
-    try:
-        services.incident_classify(actor=user, incident=found, category=category, subcategory=subcategory,
-                                   priority=form.cleaned_data["priority"])
-    except ServiceError as exc:
-        _refused(request, exc)
-    return _back(pk)
+
+    def classify(data: dict[str, Any]) -> Incident:
+        category, subcategory = form.category_and_subcategory()
+        return services.incident_classify(actor=user, incident=found, category=category, subcategory=subcategory,
+                                          priority=data["priority"])
+
+    return form_action(request, form, back=_back_url(pk), run=classify, invalid=_("请选择警情类别和等级。"))
 
 
 @portal_view(Action.INCIDENT_DISPATCH)
 @require_POST
 def incident_dispatch(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     found = _incident_or_404(user, pk)
     unit = selectors.patrol_units(user).filter(pk=request.POST.get("patrol_unit") or 0).first() \
         if (request.POST.get("patrol_unit") or "").isdigit() else None
@@ -160,7 +153,7 @@ def incident_dispatch(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.unit_dispatch(actor=user, incident=found, patrol_unit=unit)
     except ServiceError as exc:
-        _refused(request, exc)
+        messages.error(request, str(exc))
     else:
         messages.success(request, _("已派出 %(unit)s。") % {"unit": unit.call_sign})
     return _back(pk)
@@ -169,81 +162,59 @@ def incident_dispatch(request: HttpRequest, pk: int) -> HttpResponse:
 @portal_view(Action.INCIDENT_RECORD)
 @require_POST
 def unit_event(request: HttpRequest, pk: int, unit_pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     _incident_or_404(user, pk)
-    form = UnitEventForm(request.POST)
     unit = PatrolUnit.objects.filter(pk=unit_pk).first()
-    if unit is None or not form.is_valid():
+    if unit is None:
         messages.error(request, _("无效的操作。"))
         return _back(pk)
-    try:
-        services.unit_transition(actor=user, patrol_unit=unit, event=form.cleaned_data["event"])
-    except ServiceError as exc:
-        _refused(request, exc)
-    return _back(pk)
+    return form_action(request, UnitEventForm(request.POST), back=_back_url(pk), invalid=_("无效的操作。"),
+                       run=lambda data: services.unit_transition(actor=user, patrol_unit=unit, event=data["event"]))
 
 
 @portal_view(Action.INCIDENT_RECORD)
 @require_POST
 def incident_result(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     found = _incident_or_404(user, pk)
-    form = ResultForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("请选择处警结果。"))
-        return _back(pk)
-    try:
-        services.incident_record_result(actor=user, incident=found, result=form.cleaned_data["result"],
-                                        text=form.cleaned_data["text"])
-    except ServiceError as exc:
-        _refused(request, exc)
-    return _back(pk)
+    return form_action(request, ResultForm(request.POST), back=_back_url(pk), invalid=_("请选择处警结果。"),
+                       run=lambda data: services.incident_record_result(actor=user, incident=found,
+                                                                        result=data["result"], text=data["text"]))
 
 
 @portal_view(Action.INCIDENT_DISPATCH)
 @require_POST
 def incident_divert(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     found = _incident_or_404(user, pk)
-    form = DivertForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("请选择分流单位。"))
-        return _back(pk)
-    try:
-        services.incident_divert(actor=user, incident=found, agency=form.cleaned_data["agency"],
-                                 note=form.cleaned_data["note"])
-    except ServiceError as exc:
-        _refused(request, exc)
-    return _back(pk)
+    return form_action(request, DivertForm(request.POST), back=_back_url(pk), invalid=_("请选择分流单位。"),
+                       run=lambda data: services.incident_divert(actor=user, incident=found, agency=data["agency"],
+                                                                 note=data["note"]))
 
 
 @portal_view(Action.INCIDENT_DISPATCH)
 @require_POST
 def diversion_feedback(request: HttpRequest, pk: int, diversion_pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     found = _incident_or_404(user, pk)
-    form = FeedbackForm(request.POST)
-    if not form.is_valid() or not Diversion.objects.filter(pk=diversion_pk, incident=found).exists():
+    if not Diversion.objects.filter(pk=diversion_pk, incident=found).exists():
         messages.error(request, _("无效的反馈。"))
         return _back(pk)
-    try:
-        services.diversion_feedback(actor=user, diversion_id=diversion_pk, **form.cleaned_data)
-    except ServiceError as exc:
-        _refused(request, exc)
-    return _back(pk)
+    return form_action(request, FeedbackForm(request.POST), back=_back_url(pk), invalid=_("无效的反馈。"),
+                       run=lambda data: services.diversion_feedback(actor=user, diversion_id=diversion_pk, **data))
 
 
 @portal_view(Action.INCIDENT_DISPATCH)
 @require_POST
 def call_split(request: HttpRequest, pk: int, call_pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     found = _incident_or_404(user, pk)
     if not found.calls.filter(pk=call_pk).exists():
         raise Http404(_("没有这个来电记录。"))
     try:
         new = services.call_split(actor=user, call_id=call_pk)
     except ServiceError as exc:
-        _refused(request, exc)
+        messages.error(request, str(exc))
         return _back(pk)
     messages.success(request, _("已拆分为新警情 %(number)s。") % {"number": new.number})
     return _back(new.pk)
@@ -253,7 +224,7 @@ def call_split(request: HttpRequest, pk: int, call_pk: int) -> HttpResponse:
 @require_POST
 def caller_number(request: HttpRequest, pk: int, call_pk: int) -> HttpResponse:
     """Show one caller's full number: a read of personal data under the stated purpose (audited)."""
-    user = _user(request)
+    user = portal_user(request)
     found = _incident_or_404(user, pk)
     call = found.calls.filter(pk=call_pk).first()
     if call is None:

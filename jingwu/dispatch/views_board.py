@@ -20,11 +20,11 @@ from django.views.decorators.http import require_GET, require_POST
 from jingwu.core import access
 from jingwu.core.access import Action
 from jingwu.core.services import ServiceError
-from jingwu.core.views import _shell, portal_view
+from jingwu.core.views import _shell, portal_user, portal_view
 from jingwu.dispatch import classifier, selectors, services, timing, workflow
 from jingwu.dispatch.forms import ClassifyForm, IntakeForm
 from jingwu.dispatch.models import CallChannel, Incident
-from jingwu.dispatch.views import _incident_or_404, _user
+from jingwu.dispatch.views import _incident_or_404
 from jingwu.dispatch.workflow import IncidentStatus
 
 # A timer turns amber at this share of its target, red past the target.
@@ -100,7 +100,7 @@ def board_rows(incidents: list[Incident], now: datetime) -> list[BoardRow]:
 
 
 def _board_context(request: HttpRequest) -> dict[str, Any]:
-    user = _user(request)
+    user = portal_user(request)
     rows = board_rows(selectors.board_incidents(user, limit=BOARD_ROWS), timezone.now())
     counts = selectors.status_counts(user)
     return {
@@ -117,7 +117,7 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
 @portal_view(Action.INCIDENT_DISPATCH)
 @require_GET
 def board(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     form = IntakeForm()
     form.fields["content"].widget.attrs["accesskey"] = "n"
     return render(request, "dispatch/board.html", {
@@ -139,7 +139,7 @@ def board_incidents(request: HttpRequest) -> HttpResponse:
 def board_grids(request: HttpRequest) -> JsonResponse:
     """The grid polygons of the actor's area as GeoJSON, drawn once as the map."""
     features = [{"type": "Feature", "properties": {"name": name, "code": code}, "geometry": geometry}
-                for code, name, geometry in selectors.board_grids(_user(request))]
+                for code, name, geometry in selectors.board_grids(portal_user(request))]
     return JsonResponse({"type": "FeatureCollection", "features": features})
 
 
@@ -147,7 +147,7 @@ def board_grids(request: HttpRequest) -> JsonResponse:
 @require_GET
 def board_positions(request: HttpRequest) -> JsonResponse:
     """Units and open incidents as points, polled by the map: [lon, lat, status, label, id]."""
-    user = _user(request)
+    user = portal_user(request)
     units = [[lon, lat, status, sign, pk] for pk, sign, status, lat, lon in selectors.patrol_units(user).filter(
         lat__isnull=False).values_list("pk", "call_sign", "status", "lat", "lon")]
     placed = selectors.open_incidents(user).filter(lat__isnull=False, lon__isnull=False).order_by("-received_at")
@@ -159,7 +159,7 @@ def board_positions(request: HttpRequest) -> JsonResponse:
 
 def _panel(request: HttpRequest, incident: Incident, *, errors: list[str] | None = None,
            status: int = 200, refresh: bool = False) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     may_dispatch = access.can(user, Action.INCIDENT_DISPATCH, incident.unit)
     working = incident.status in (IncidentStatus.CLASSIFIED, IncidentStatus.DISPATCHED, IncidentStatus.ON_SCENE)
     suggested = incident.category or incident.suggested_category
@@ -181,14 +181,14 @@ def _panel(request: HttpRequest, incident: Incident, *, errors: list[str] | None
 @portal_view(Action.INCIDENT_DISPATCH)
 @require_GET
 def board_panel(request: HttpRequest, pk: int) -> HttpResponse:
-    return _panel(request, _incident_or_404(_user(request), pk))
+    return _panel(request, _incident_or_404(portal_user(request), pk))
 
 
 @portal_view(Action.INCIDENT_DISPATCH)
 @require_POST
 def board_call(request: HttpRequest) -> HttpResponse:
     """A call typed in on the board: the new (or joined) incident opens in the panel."""
-    user = _user(request)
+    user = portal_user(request)
     form = IntakeForm(request.POST)
     centre = selectors.home_centre(user)
     if not form.is_valid():
@@ -211,7 +211,7 @@ def board_call(request: HttpRequest) -> HttpResponse:
 @portal_view(Action.INCIDENT_DISPATCH)
 @require_POST
 def board_classify(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     found = _incident_or_404(user, pk)
     form = ClassifyForm(request.POST)
     if not form.is_valid():
@@ -228,7 +228,7 @@ def board_classify(request: HttpRequest, pk: int) -> HttpResponse:
 @portal_view(Action.INCIDENT_DISPATCH)
 @require_POST
 def board_dispatch(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     found = _incident_or_404(user, pk)
     raw = request.POST.get("patrol_unit") or ""
     unit = selectors.patrol_units(user).filter(pk=int(raw)).first() if raw.isdigit() else None

@@ -52,7 +52,10 @@ class IssueOut(Schema):
     field: str
     column: str
     code: str
-    message: str
+    message: str = Field(description="the reason in English, as the validator wrote it (for logs)")
+    reason: str = Field("", description="the reason's key, e.g. resident_id.check_char_mismatch")
+    params: dict[str, Any] = Field(default_factory=dict, description="the values the reason names")
+    text: str = Field("", description="place and reason as a sentence in the request's language")
 
 
 class BatchOut(Schema):
@@ -82,7 +85,7 @@ class ErrorOut(Schema):
 
 
 def _report(batch: ImportBatch, *, replayed: bool = False) -> BatchOut:
-    issues, truncated = selectors.batch_issues(batch, limit=REPORT_ROWS)
+    issues, truncated = selectors.batch_issues(batch, limit=REPORT_ROWS, text=True)
     return BatchOut(
         id=batch.pk, source=batch.source.key, kind=batch.kind, label=batch.label, status=batch.status,
         format=batch.file_format, expected=batch.rows_expected, read=batch.rows_read,

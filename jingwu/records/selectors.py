@@ -113,11 +113,12 @@ def quarantined_rows(actor: User | None, *, batch: int | None = None,
 
 def batch_issues(batch: ImportBatch, *, limit: int, text: bool = False) -> tuple[list[dict[str, Any]], bool]:
     """The issues of a batch's quarantined rows, one entry per reason, in file order:
-    ({row, field, column, code, message}, ...) — message in English as stored; with ``text``
+    ({row, field, column, code, message, reason, params}, ...) — message in English as stored; with ``text``
     also the sentence in the active language — and whether the list was cut at ``limit`` rows."""
     rows = list(batch.quarantined.order_by("row_number", "pk").values_list("row_number", "issues")[:limit + 1])
     issues = [{"row": number, "field": issue.get("field", ""), "column": issue.get("column", ""),
                "code": issue.get("code", ""), "message": issue.get("message", ""),
+               "reason": issue.get("reason") or "", "params": issue.get("params") or {},
                **({"text": issue_text(issue, number)} if text else {})}
               for number, row_issues in rows[:limit] for issue in row_issues]
     return issues, len(rows) > limit

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from jingwu.core.access import Action
 from jingwu.core.models import User
 from jingwu.core.services import ServiceError
-from jingwu.core.views import _shell, portal_view
+from jingwu.core.views import _shell, portal_user, portal_view
 from jingwu.records import selectors, services
 from jingwu.records.forms_import import ImportUploadForm
 from jingwu.records.mapping import MappingError, load_mapping
@@ -32,12 +32,6 @@ QUARANTINE_PAGE_SIZE = 20
 _FORM_FIELD = {"source": "source", "kind": "kind", "mapping": "mapping_file", "file": "file"}
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
 def _htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
@@ -45,7 +39,7 @@ def _htmx(request: HttpRequest) -> bool:
 @portal_view(Action.RECORDS_IMPORT)
 @require_http_methods(["GET", "POST"])
 def imports(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     services.import_batches_reap()  # a batch whose process died shows as interrupted, not running
     form = ImportUploadForm(request.POST or None, request.FILES or None, sources=selectors.sources())
     status = 200
@@ -112,7 +106,7 @@ def _kind_label(kind: str) -> str:
 @portal_view(Action.RECORDS_IMPORT)
 @require_GET
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     services.import_batches_reap()
     try:
         batch = selectors.batch_report_read(user, pk, request=request)
@@ -134,7 +128,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress box alone, which the report page polls while the import runs."""
     services.import_batches_reap()
-    batch = _batch_or_404(_user(request), pk)
+    batch = _batch_or_404(portal_user(request), pk)
     response = render(request, "records/import_progress.html", _progress(batch))
     if batch.status != "running" and _htmx(request):
         response["HX-Refresh"] = "true"  # done: the whole page, with the quarantined rows
@@ -179,7 +173,7 @@ def _row_answer(request: HttpRequest, row: QuarantinedRow, context: dict[str, An
 @portal_view(Action.RECORDS_IMPORT)
 @require_POST
 def quarantine_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     row = _row_or_404(user, pk)
     corrected = dict(zip(request.POST.getlist("column"), request.POST.getlist("value"), strict=False))
     try:
@@ -208,7 +202,7 @@ def quarantine_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @portal_view(Action.RECORDS_IMPORT)
 @require_POST
 def quarantine_discard(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     row = _row_or_404(user, pk)
     try:
         done = services.quarantine_discard(actor=user, row=row, reason=request.POST.get("reason", ""))

@@ -19,17 +19,11 @@ from jingwu.core.access import Action
 from jingwu.core.models import User
 from jingwu.core.purpose import PurposeRequired
 from jingwu.core.services import ServiceError
-from jingwu.core.views import _shell, portal_view
+from jingwu.core.views import _shell, portal_user, portal_view
 from jingwu.records import entities, review
 from jingwu.records.models import Entity, EntityKind, ReviewPair, Verdict
 
 REVIEW_PAGE_SIZE = 10
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def _ask_purpose(request: HttpRequest, back: str = "") -> HttpResponse:
@@ -57,7 +51,7 @@ def entity_profile(request: HttpRequest, pk: int) -> HttpResponse:
     if live != pk:  # merged: the survivor's page, before anything is read
         messages.info(request, _("实体 %(old)s 已并入实体 %(new)s。") % {"old": pk, "new": live})
         return redirect("records:entity", pk=live)
-    user = _user(request)
+    user = portal_user(request)
     try:
         profile = entities.entity_get(user, pk)
     except PurposeRequired:
@@ -82,7 +76,7 @@ def entity_timeline(request: HttpRequest, pk: int) -> HttpResponse:
         offset = int(request.GET.get("offset", "0"))
     except ValueError:
         return HttpResponseBadRequest(_("无效的偏移量。"))
-    user = _user(request)
+    user = portal_user(request)
     try:
         page = entities.entity_timeline(user, pk, offset=offset)
     except PurposeRequired:
@@ -119,7 +113,7 @@ def entity_split(request: HttpRequest, pk: int) -> HttpResponse:
     live = _live_or_404(pk)
     if live != pk:
         return redirect("records:entity_split", pk=live)
-    user = _user(request)
+    user = portal_user(request)
     try:
         profile = entities.entity_get(user, pk, with_timeline=False)
     except PurposeRequired:
@@ -148,7 +142,7 @@ def entity_split(request: HttpRequest, pk: int) -> HttpResponse:
 @portal_view(Action.RECORDS_LINK_REVIEW)
 @require_GET
 def review_queue(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     unsure = request.GET.get("unsure") == "1"
     try:
         pairs = entities.review_queue(user, unsure=unsure)
@@ -166,7 +160,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 @portal_view(Action.RECORDS_LINK_REVIEW)
 @require_POST
 def review_judge(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     if pk >= 2**63:  # beyond any id (SQLite would overflow)
         raise Http404
     pair = get_object_or_404(ReviewPair.objects.select_related("record_a__unit", "record_b__unit"), pk=pk)

@@ -14,18 +14,11 @@ from django.views.decorators.http import require_GET
 
 from jingwu.core import selectors as core_selectors
 from jingwu.core.access import Action
-from jingwu.core.models import User
 from jingwu.core.purpose import PurposeRequired
 from jingwu.core.services import ServiceError
-from jingwu.core.views import _shell, portal_view
+from jingwu.core.views import _shell, portal_user, portal_view
 from jingwu.search import selectors
 from jingwu.search.forms import SearchForm
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def _ask_purpose(request: HttpRequest) -> HttpResponse:
@@ -41,7 +34,7 @@ def _ask_purpose(request: HttpRequest) -> HttpResponse:
 @portal_view(Action.SEARCH_QUERY)
 @require_GET
 def search_page(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     form = SearchForm(request.GET or None, actor=user)
     results = None
     error = ""
@@ -75,7 +68,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
 def suggest(request: HttpRequest) -> HttpResponse:
     """Options for the box's datalist (empty without a purpose: the page asks for one)."""
     try:
-        found = selectors.suggest(_user(request), request.GET.get("q", "")[:200], request=request)
+        found = selectors.suggest(portal_user(request), request.GET.get("q", "")[:200], request=request)
     except PurposeRequired:
         found = []
     return render(request, "search/_suggestions.html", {"suggestions": found})

@@ -71,7 +71,9 @@ def test_a_partner_pushes_a_batch_and_reads_the_report(desk: Desk, client: Clien
         "format": "api", "expected": 4, "read": 4, "imported": 3, "unchanged": 0, "quarantined": 1,
         "balances": True, "replayed": False, "issues_truncated": False,
         "issues": [{"row": 3, "field": "id_number", "column": "身份证号", "code": "check_char_mismatch",
-                    "message": "row 3, column 身份证号 (id_number): check character is '4', expected '3'"}],
+                    "message": "row 3, column 身份证号 (id_number): check character is '4', expected '3'",
+                    "reason": "resident_id.check_char_mismatch", "params": {"given": "4", "expected": "3"},
+                    "text": "第 3 行，身份证号 列（id_number）：校验码为“4”，应为“3”"}],
     }
     records = current(desk.source)
     assert fields_of(records[ZHANG]) == {"name": "张三", "id_number": ZHANG, "sex": "M",
@@ -130,6 +132,10 @@ def test_a_mapping_document(desk: Desk, client: Client) -> None:
 
     assert report_of(body) == (2, 1, 0, 1, True)
     assert [(i["row"], i["code"]) for i in body["issues"]] == [(2, "unknown_sex")]
+    # Key and parameters for a client to word it, and the sentence in the default language.
+    assert {k: body["issues"][0][k] for k in ("reason", "params", "text")} == {
+        "reason": "sex.unknown_sex", "params": {"value": "3"},
+        "text": "第 2 行，xb 列（sex）：“3”不是性别（应为 男/女、M/F 或 1/2）"}
     assert fields_of(current(desk.source)["A-1"]) == {"name": "张三", "id_number": ZHANG, "sex": "M"}
 
 
