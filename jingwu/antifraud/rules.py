@@ -94,13 +94,10 @@ def velocity_rules(ruleset: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def evaluate(ruleset: dict[str, Any], facts: Facts) -> list[Hit]:
-    hits: list[Hit] = []
-    context: list[Hit] = []
-    for rule in ruleset["rules"]:
-        hit = _match(rule, facts)
-        if hit is not None:
-            (context if rule.get("context") else hits).append(hit)
-    return hits + context if hits else []
+    hits = [h for rule in ruleset["rules"] if not rule.get("context") and (h := _match(rule, facts)) is not None]
+    if not hits:
+        return []  # most signals: the context rules need not be looked at
+    return hits + [h for rule in ruleset["rules"] if rule.get("context") and (h := _match(rule, facts)) is not None]
 
 
 def _match(rule: dict[str, Any], facts: Facts) -> Hit | None:

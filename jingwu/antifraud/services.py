@@ -728,3 +728,51 @@ def stop_payment_sweep(*, now: datetime) -> Sweep:
     ids = list(StopPaymentRequest.objects.filter(free & waiting).values_list("pk", flat=True))
     sender.schedule(ids)
     return Sweep(expired, reminded, len(ids))
+
+
+# --- 串并案: a network's reports as one case ------------------------------------------------
+
+CASE_APP: Final = "antifraud"  # how the cases module names where the grouped reports live
+
+
+def _common_unit(units: Sequence[Unit]) -> Unit:
+    """The deepest unit above (or equal to) every unit given: who handles a case spanning them."""
+    paths = [[p for p in u.path.split("/") if p] for u in units]
+    shared: list[str] = []
+    for parts in zip(*paths, strict=False):
+        if len(set(parts)) != 1:
+            break
+        shared.append(parts[0])
+    return Unit.objects.get(path="".join(f"{p}/" for p in shared))
+
+
+@access.refusals_audited
+def network_group(*, actor: User, root: int, now: datetime | None = None) -> Any:
+    """Group the reports of one network (those the actor may analyse) into one case group
+    through the cases module: a new criminal case of 电信网络诈骗 at the deepest unit over all
+    of them, or, when some of them were grouped before, that case takes the rest. Needs
+    FRAUD_ANALYSE over the reports and CASE_RECORD over the case's unit. Returns the
+    cases module's `Grouped` (case, created, added)."""
+    from jingwu.cases import services as case_services
+
+    now = now or timezone.now()
+    members = linking.network_members(root)
+    ids = [m.report_id for m in members if m.report_id]
+    reports = list(access.scope(actor, Action.FRAUD_ANALYSE, FraudReport.objects.filter(pk__in=ids))
+                   .select_related("unit").order_by("reported_at", "pk"))
+    if not reports:
+        access.deny(actor, Action.FRAUD_ANALYSE, None, object_type="fraud_network", object_id=root)
+    if len(reports) < 2:
+        raise ServiceError(_("这个网络中您可见的报案不足两起，无需并案。"), field="root")
+    loss = sum(r.loss_fen for r in reports)
+    with translation.override(settings.LANGUAGE_CODE):  # stored text: in the service's language
+        summary = _("串并案：团伙网络 #%(root)s，%(n)s 起电信网络诈骗报案，损失合计 %(yuan)s 元。") % {
+            "root": root, "n": len(reports), "yuan": f"{loss / 100:,.2f}"}
+    with transaction.atomic():
+        grouped = case_services.case_group_incidents(
+            actor=actor, unit=_common_unit([r.unit for r in reports]), incident_app=CASE_APP,
+            incidents=[(str(r.pk), r.number) for r in reports], category="telecom_fraud", summary=summary,
+            reported_at=reports[0].reported_at, now=now)
+        audit.record(actor=actor, action="antifraud.network_group", object_type="fraud_network", object_id=str(root),
+                     details={"case": grouped.case.number, "created": grouped.created, "added": grouped.added})
+    return grouped

@@ -6,17 +6,19 @@ id within its duplicate window). `jingwu worker antifraud` owns a fixed share of
 partitions, so one citizen's signals are evaluated by one process, in order, and the
 velocity windows see them all. A worker commits a fetched batch through the same handler
 the in-process path uses (early_warning.signals_process), then acknowledges it; a worker
-killed between the two has its batch redelivered, and the processed-ids table skips what
+killed between the two has its batch redelivered, and the signals' unique message ids skip what
 was already committed: no signal lost, none counted twice."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
@@ -57,34 +59,74 @@ async def ensure_stream(js: Any) -> None:
         await js.add_stream(config)
 
 
-async def _publish(signals: Sequence[SignalIn]) -> int:
-    import nats
+class _Publisher:
+    """One NATS connection per process, on its own event-loop thread: the API's request
+    threads hand it a batch, it publishes every message at once and waits for the acks
+    together (no connect and stream look-up per request)."""
 
-    nc = await nats.connect(settings.NATS_URL)
-    try:
-        js = nc.jetstream()
-        await ensure_stream(js)
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.nc: Any = None
+        self.js: Any = None
+        self.url = ""
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        with self.lock:
+            if self.loop is None:
+                self.loop = asyncio.new_event_loop()
+                threading.Thread(target=self.loop.run_forever, name="nats-publisher", daemon=True).start()
+            return self.loop
+
+    async def _connected(self, url: str) -> Any:
+        import nats
+
+        if self.nc is None or self.url != url or not self.nc.is_connected:
+            if self.nc is not None:
+                with contextlib.suppress(Exception):
+                    await self.nc.close()
+            self.nc = await nats.connect(url, error_cb=_quiet, max_reconnect_attempts=10, reconnect_time_wait=0.5)
+            self.js = self.nc.jetstream()
+            self.url = url
+            await ensure_stream(self.js)
+        return self.js
+
+    async def _publish(self, url: str, signals: Sequence[SignalIn]) -> int:
+        js = await self._connected(url)
         count = partitions()
         acks = [js.publish(f"{SUBJECT}.{partition_of(s.citizen_key, count)}",
                            json.dumps(s.as_message(), ensure_ascii=False).encode(),
                            headers={"Nats-Msg-Id": s.message_id}) for s in signals]
         results = await asyncio.gather(*acks)
         return sum(1 for r in results if not r.duplicate)
-    finally:
-        await nc.close()
+
+    def publish(self, signals: Sequence[SignalIn]) -> int:
+        future = asyncio.run_coroutine_threadsafe(self._publish(settings.NATS_URL, signals), self._loop())
+        return future.result(timeout=30)
+
+
+async def _quiet(exc: Exception) -> None:
+    # A lost server is retried, then the next publish connects afresh; say so quietly.
+    log.info("NATS publisher connection: %s", exc)
+
+
+_publisher = _Publisher()
 
 
 def signals_publish(signals: Sequence[SignalIn]) -> int:
     """Publish a checked batch; returns how many were new to the stream."""
-    return asyncio.run(_publish(signals))
+    return _publisher.publish(signals)
 
 
 class Worker:
-    """Consumes its partitions with durable pull consumers, one per partition."""
+    """Consumes its partitions with durable pull consumers, one per partition. Each round
+    fetches from all of them at once and commits what came as one batch (a citizen's
+    signals stay in order: one partition each), then acknowledges every message."""
 
-    def __init__(self, owned: Sequence[int], *, batch: int = 200, pause_after_commit: float = 0.0,
-                 idle_exit: float | None = None) -> None:
+    def __init__(self, owned: Sequence[int], *, batch: int = 500, pause_after_commit: float = 0.0,
+                 idle_exit: float | None = None, on_ready: Callable[[], None] | None = None) -> None:
         self.owned = list(owned)
+        self.on_ready = on_ready  # called once subscribed
         self.batch = batch
         self.pause_after_commit = pause_after_commit  # widens the commit→ack gap (exactness tests)
         self.idle_exit = idle_exit
@@ -112,25 +154,27 @@ class Worker:
         ack_wait = float(getattr(settings, "NATS_ACK_WAIT_SECONDS", 30))
         subs = [await js.pull_subscribe(f"{SUBJECT}.{p}", durable=f"antifraud-p{p}", stream=STREAM,
                                         config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait,
-                                                              max_ack_pending=10 * self.batch))
+                                                              max_ack_pending=4 * self.batch))
                 for p in self.owned]
+        if self.on_ready is not None:
+            self.on_ready()
+
+        async def fetch(sub: Any) -> list[Any]:
+            try:
+                return list(await sub.fetch(self.batch, timeout=0.05))
+            except (TimeoutError, NatsTimeout):  # nats raises either when idle
+                return []
+
         loop = asyncio.get_running_loop()
         idle_since = time.monotonic()
         try:
             while True:
-                busy = False
-                for sub in subs:
-                    try:
-                        msgs = await sub.fetch(self.batch, timeout=0.2)
-                    except (TimeoutError, NatsTimeout):  # nats raises either when idle
-                        continue
-                    if not msgs:
-                        continue
-                    busy = True
+                msgs = [m for got in await asyncio.gather(*[fetch(sub) for sub in subs]) for m in got]
+                if msgs:
                     await loop.run_in_executor(self.db, self._commit, [json.loads(m.data) for m in msgs])
                     for m in msgs:  # only after the commit: a crash before here redelivers the batch
                         await m.ack()
-                if busy:
+                    await nc.flush()
                     idle_since = time.monotonic()
                 elif self.idle_exit is not None and time.monotonic() - idle_since > self.idle_exit:
                     return

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from jingwu.antifraud import network_views, views, warning_views
+from jingwu.antifraud import dashboard_views, network_views, views, warning_views
 
 app_name = "antifraud"
 
@@ -11,8 +11,10 @@ urlpatterns: list[URLPattern] = [
     path("reports/<str:number>/stops", views.report_stops, name="report_stops"),
     path("reports/<str:number>/approve", views.report_approve, name="report_approve"),
     path("stops/<int:pk>/<str:event>", views.stop_decide, name="stop_decide"),
+    path("dashboard/", dashboard_views.dashboard, name="dashboard"),
     path("networks/", network_views.networks, name="networks"),
     path("warnings/", warning_views.warnings, name="warnings"),
     path("warnings/<int:pk>/", warning_views.warning, name="warning"),
     path("networks/<int:root>/", network_views.network, name="network"),
+    path("networks/<int:root>/group", network_views.network_group, name="network_group"),
 ]

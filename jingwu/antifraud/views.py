@@ -27,18 +27,12 @@ from jingwu.core.access import Action
 from jingwu.core.models import Unit, User
 from jingwu.core.purpose import PurposeRequired
 from jingwu.core.services import ServiceError
-from jingwu.core.views import _shell, portal_view
+from jingwu.core.views import _shell, portal_user, portal_view
 
 PAGE_SIZE = 25
 TRANSFER_PREFIX = "transfers"
 _REPORT_FIELDS = {"victim_name", "victim_id_number", "victim_phone", "fraud_type", "reported_at", "narrative"}
 _FORM_FIELD = {"loss_fen": "loss", "phones": "phones", "urls": "urls", "apps": "apps", "amount_fen": "amount"}
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 def _htmx(request: HttpRequest) -> bool:
@@ -48,7 +42,7 @@ def _htmx(request: HttpRequest) -> bool:
 @portal_view(Action.FRAUD_REPORT)
 @require_GET
 def reports(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.reports(_user(request)), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.reports(portal_user(request)), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "antifraud/report_list.html", {**_shell(request), "page": page,
                                                           "reports": page.object_list})
 
@@ -85,7 +79,7 @@ def _place_error(exc: ServiceError, form: ReportForm, transfers: Any) -> None:
 @portal_view(Action.FRAUD_REPORT)
 @require_http_methods(["GET", "POST"])
 def report_new(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     unit = _taking_unit(user)
     if request.method == "POST":
         data = request.POST.copy()
@@ -125,7 +119,7 @@ def _ask_purpose(request: HttpRequest) -> HttpResponse:
 @portal_view(Action.FRAUD_REPORT)
 @require_GET
 def report_detail(request: HttpRequest, number: str) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     try:
         view = selectors.report_read(user, number, request=request)
     except FraudReport.DoesNotExist:
@@ -187,7 +181,7 @@ def _report_or_404(user: User, number: str, request: HttpRequest) -> FraudReport
 @require_GET
 def report_stops(request: HttpRequest, number: str) -> HttpResponse:
     """The stop-payment box alone, which the report page polls."""
-    user = _user(request)
+    user = portal_user(request)
     report = _report_or_404(user, number, request)
     report.refresh_from_db(fields=["first_stop_sent_at"])
     return render(request, "antifraud/_stops.html", _stops_context(user, report))
@@ -207,7 +201,7 @@ def _answer(request: HttpRequest, user: User, report: FraudReport, *, error: str
 @portal_view(Action.FRAUD_STOP_PAYMENT)
 @require_POST
 def report_approve(request: HttpRequest, number: str) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     report = _report_or_404(user, number, request)
     try:
         count = services.stop_payment_approve(actor=user, report=report)
@@ -219,7 +213,7 @@ def report_approve(request: HttpRequest, number: str) -> HttpResponse:
 @portal_view(Action.FRAUD_STOP_PAYMENT)
 @require_POST
 def stop_decide(request: HttpRequest, pk: int, event: str) -> HttpResponse:
-    user = _user(request)
+    user = portal_user(request)
     try:
         stop = selectors.stop_get(user, pk)
     except StopPaymentRequest.DoesNotExist:

@@ -1,6 +1,6 @@
 """Tables of early warning (预警劝阻) and linking (串并案): watch lists, versioned rule sets,
-partners' signals, warnings with their outcome, the SMS outbox, the ids of stream messages
-already processed, and the union-find forest that groups reports and signals into networks.
+partners' signals, warnings with their outcome, the SMS outbox, and the union-find forest
+that groups reports and signals into networks.
 
 Imported by models.py so Django sees them; kept apart so the report tables stay readable."""
 
@@ -35,6 +35,14 @@ class WatchListEntry(models.Model):
         ordering = ["kind", "value", "id"]
         indexes = [models.Index(fields=["kind", "value"])]
         constraints = [models.UniqueConstraint(fields=["kind", "value", "source"], name="watchlist_once_per_source")]
+
+
+class ListVersion(models.Model):
+    """One row: a token changed with every watch-list change, so each process knows when
+    its in-memory copy of the lists (early_warning.live_lists) is stale."""
+
+    token = models.CharField(max_length=32)
+    changed_at = models.DateTimeField(default=timezone.now)
 
 
 class RuleSet(models.Model):
@@ -114,7 +122,9 @@ class FraudWarning(models.Model):
 class Signal(models.Model):
     """One event a partner pushed (a call, an SMS, a transfer, an app install, a URL visit)."""
 
-    message_id = models.CharField(max_length=160, unique=True)  # "<partner>:<partner's id>"
+    # "<partner>:<partner's id>". Every processed signal has its row, so this is also the record
+    # of message ids already processed: a redelivered stream message is acknowledged and skipped.
+    message_id = models.CharField(max_length=160, unique=True)
     partner = models.CharField(max_length=40)
     kind = models.CharField(max_length=12, choices=SignalKind.choices)
     citizen_key = models.CharField(max_length=40)
@@ -130,16 +140,20 @@ class Signal(models.Model):
     score = models.PositiveIntegerField(default=0)
     hits = models.JSONField(default=list)
     warning = models.ForeignKey(FraudWarning, null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="signals")
+                                related_name="signals", db_index=False)
 
     class Meta:
         ordering = ["occurred_at", "id"]
-        indexes = [models.Index(fields=["citizen_key", "occurred_at"]), models.Index(fields=["account", "occurred_at"])]
+        indexes = [models.Index(fields=["citizen_key", "occurred_at"]), models.Index(fields=["account", "occurred_at"]),
+                   # Most signals have no warning: they need no entry in this index.
+                   models.Index(fields=["warning"], condition=models.Q(warning__isnull=False),
+                                name="signal_warning_set")]
 
 
 class SmsState(models.TextChoices):
     QUEUED = "queued", _("待发送")
     SENT = "sent", _("已发送")
+    FAILED = "failed", _("发送失败")
 
 
 class SmsOutbox(models.Model):
@@ -151,17 +165,15 @@ class SmsOutbox(models.Model):
     state = models.CharField(max_length=8, choices=SmsState.choices, default=SmsState.QUEUED)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_try_at = models.DateTimeField(null=True, blank=True)  # after a failed try
+    last_error = models.CharField(max_length=200, blank=True)
+    gateway_id = models.CharField(max_length=64, blank=True)  # the gateway's id of the sent message
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["state", "next_try_at"])]
         constraints = [models.UniqueConstraint(fields=["warning", "phone"], name="one_warning_sms_per_phone")]
-
-
-class ProcessedMessage(models.Model):
-    """Stream message ids already committed: a redelivered message is acknowledged and skipped."""
-
-    message_id = models.CharField(max_length=160, unique=True)
-    processed_at = models.DateTimeField(default=timezone.now)
 
 
 class LinkNode(models.Model):

@@ -5,6 +5,7 @@ Entry points other apps call:
 
 - `case_accept_from_incident(...)`: dispatch hands over an incident; idempotent per incident.
 - `case_accept(...)`: a report taken at a station or online.
+- `case_group_incidents(...)`: 并案, several incidents of another app as one case.
 - `case_transition(...)`: the only way a case moves (workflow.py is its table).
 - `deadlines_scan(...)`: the periodic job (tasks.py) and `jingwu cases scan-deadlines`.
 - `case_numbers_reserve(...)` and `lookup_hash_for_seed(...)`: for bulk seeding, which may
@@ -409,6 +410,66 @@ def case_accept_from_incident(*, actor: User, incident_app: str, incident_id: st
     except IntegrityError:  # the same incident handed over twice at once: the first one won
         linked = CaseIncident.objects.select_related("case__unit").get(app=incident_app, incident_id=ref)
         return Acceptance(case=linked.case, lookup_code=None, created=False)
+
+
+@dataclass(frozen=True)
+class Grouped:
+    case: Case
+    created: bool
+    added: list[str]  # numbers of the incidents linked by this call
+
+
+@access.refusals_audited
+def case_group_incidents(*, actor: User, unit: Unit, incident_app: str, incidents: Sequence[tuple[str, str]],
+                         category: str, summary: str, reported_at: dt.datetime,
+                         now: dt.datetime | None = None) -> Grouped:
+    """并案: incidents another app keeps, given as (id, number) — the reports of one fraud
+    network, say — handled as one criminal case. When none of them feeds a case yet, a new
+    case of `unit` takes them all (accepted as `case_accept_from_incident` would, its filing
+    review clock running); when some already feed one case, that case takes the rest (the
+    network grew); incidents already split over two cases are refused. Needs CASE_RECORD
+    over the case's unit. One transaction; audited as "case.group" (and "case.accept" when
+    the case is new)."""
+    incident_app = (incident_app or "").strip()
+    if not incident_app or len(incident_app) > 32:
+        raise ServiceError(_("请注明警情来自哪个系统。"), field="incident_app")
+    refs: dict[str, str] = {}
+    for i, (ref, number) in enumerate(incidents):
+        ref, number = str(ref).strip(), (number or "").strip()
+        if not ref or len(ref) > 64 or not number or len(number) > 64:
+            raise ServiceError(_("第 %(n)s 项警情的编号无效。") % {"n": i + 1}, field=f"incidents[{i}]")
+        refs[ref] = number
+    if len(refs) < 2:
+        raise ServiceError(_("并案至少需要两起警情。"), field="incidents")
+    now = _now(now)
+    with transaction.atomic():
+        linked = list(CaseIncident.objects.filter(app=incident_app, incident_id__in=refs)
+                      .select_related("case__unit").order_by("case_id"))
+        cases = {link.case_id: link.case for link in linked}
+        if len(cases) > 1:
+            raise ServiceError(_("这些警情已分属 %(cases)s，不能再并为一案。") % {
+                "cases": "、".join(sorted(c.number for c in cases.values()))}, field="incidents")
+        created = not cases
+        if created:
+            first = next(iter(refs))
+            case = _accept(actor=actor, unit=unit, case_type=CaseType.CRIMINAL, category=category, summary=summary,
+                           reported_at=reported_at, origin=Origin.INCIDENT, parties=(), owner=None,
+                           extra_categories=(), incident=(incident_app, first, refs[first]), now=now).case
+            before = set()
+            rest = [ref for ref in refs if ref != first]
+        else:
+            case = _locked(next(iter(cases.values())))
+            access.check(actor, Action.CASE_RECORD, case.unit, object_type="case", object_id=case.number)
+            before = {link.incident_id for link in linked}
+            rest = [ref for ref in refs if ref not in before]
+        CaseIncident.objects.bulk_create([CaseIncident(case=case, app=incident_app, incident_id=ref,
+                                                       number=refs[ref], linked_at=now) for ref in rest])
+        added = sorted(refs[ref] for ref in refs if ref not in before)
+        if added:
+            _event(case, actor, EventKind.NOTE, at=now, note=_("并案：%(numbers)s") % {"numbers": "、".join(added)},
+                   details={"grouped": added, "app": incident_app})
+        _audit(actor, "case.group", case, app=incident_app, added=added, created=created)
+    return Grouped(case=case, created=created, added=added)
 
 
 def _owner_item(actor: User | None, case: Case, owner: User, now: dt.datetime) -> None:

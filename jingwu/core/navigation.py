@@ -35,6 +35,7 @@ NAV: list[NavEntry] = [
     NavEntry("antifraud:reports", _("反诈报案"), Action.FRAUD_REPORT),
     NavEntry("antifraud:warnings", _("预警劝阻"), Action.WARNING_HANDLE),
     NavEntry("antifraud:networks", _("串并案"), Action.FRAUD_ANALYSE),
+    NavEntry("antifraud:dashboard", _("反诈态势"), Action.FRAUD_ANALYSE),
 ]
 
 

@@ -20,9 +20,9 @@ from ninja import Field, Path, Query, Router, Schema, Status
 from jingwu.core import access
 from jingwu.core.access import Action
 from jingwu.core.api_auth import BearerTokenAuth, SessionAuth
-from jingwu.core.models import Unit, UnitKind, User
+from jingwu.core.models import Unit, User
 from jingwu.core.services import ServiceError
-from jingwu.dispatch import classifier, selectors, services
+from jingwu.dispatch import classifier, locating, selectors, services
 from jingwu.dispatch.models import Assignment, Call, CallChannel, Diversion, Incident, PatrolUnit
 from jingwu.dispatch.services import DispatchConflict
 
@@ -314,6 +314,13 @@ def _incident(request: HttpRequest, incident_id: int) -> Incident:
         raise Http404("no such incident") from None
 
 
+def _call(actor: User, call_id: int) -> Call | None:
+    try:
+        return selectors.incident_call(actor, call_id)
+    except Call.DoesNotExist:
+        return None
+
+
 def _suggestion(obj: Incident | Call) -> SuggestionOut:
     return SuggestionOut(category=obj.suggested_category, subcategory=obj.suggested_subcategory,
                          priority=obj.suggested_priority, rule=obj.classifier_rule, version=obj.classifier_version)
@@ -353,8 +360,7 @@ def _unit_out(u: PatrolUnit) -> PatrolUnitOut:
 
 
 def _centre(actor: User, code: str | None) -> Unit:
-    centre = (Unit.objects.filter(code=code, kind=UnitKind.CITY).first() if code
-              else selectors.home_centre(actor))
+    centre = locating.city(code) if code else selectors.home_centre(actor)
     if centre is None:
         raise ServiceError("no such city" if code else "name the centre: this account's unit lies in no city",
                            field="centre")
@@ -389,7 +395,7 @@ def call_receive(request: HttpRequest, payload: CallIn) -> Any:
 @conflicts_as_409
 def call_split(request: HttpRequest, call_id: int = _ID) -> Any:
     actor = _actor(request)
-    call = Call.objects.filter(pk=call_id, incident__in=selectors.incidents(actor)).first()
+    call = _call(actor, call_id)
     if call is None:
         raise Http404("no such call")
     incident = services.call_split(actor=actor, call_id=call.pk)
@@ -402,7 +408,7 @@ def call_split(request: HttpRequest, call_id: int = _ID) -> Any:
 @conflicts_as_409
 def call_link(request: HttpRequest, payload: LinkIn, call_id: int = _ID) -> Any:
     actor = _actor(request)
-    call = Call.objects.filter(pk=call_id, incident__in=selectors.incidents(actor)).first()
+    call = _call(actor, call_id)
     try:
         target = selectors.incident_by_number(actor, payload.incident)
     except Incident.DoesNotExist:
@@ -533,9 +539,13 @@ def incident_eido(request: HttpRequest, incident_id: int = _ID, with_callers: bo
              url_name="dispatch_diversion_feedback", summary="The receiving agency's answer on a diverted call")
 @conflicts_as_409
 def diversion_feedback(request: HttpRequest, payload: FeedbackIn, diversion_id: int = _ID) -> Any:
-    if not Diversion.objects.filter(pk=diversion_id).exists():
-        raise Http404("no such diversion")
-    record = services.diversion_feedback(actor=_actor(request), diversion_id=diversion_id, status=payload.status,
+    """404 alike for an unknown diversion and for one outside the sender's area (access is
+    checked before existence is told)."""
+    try:
+        found = selectors.diversion_for_feedback(_actor(request), diversion_id, request=request)
+    except Diversion.DoesNotExist:
+        raise Http404("no such diversion") from None
+    record = services.diversion_feedback(actor=_actor(request), diversion_id=found.pk, status=payload.status,
                                          feedback=payload.feedback, agency_reference=payload.agency_reference)
     return _diversion_out(record, record.incident.number)
 

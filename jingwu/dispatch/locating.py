@@ -1,13 +1,16 @@
 """Where an incident is: coordinates → grid by point-in-polygon over the grid polygons, and an
 address without coordinates → the division it names (township → station, county, city).
 
-Both indexes are built from the organisation tree once per process and kept for
+Both indexes, and the units a lookup found with their parents (grid → station → county)
+and the cities by code, are built from the organisation tree once per process and kept for
 JINGWU_DISPATCH_GRID_CACHE_SECONDS; a change to a unit in this process drops them at once
 (apps.py connects `forget`), other processes pick the change up when their copy expires.
+Locating a call therefore costs no query once the process is warm.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Sequence
@@ -97,14 +100,19 @@ class Location:
 _lock = threading.Lock()
 _grids: tuple[float, GridIndex] | None = None
 _divisions: tuple[float, DivisionIndex] | None = None
+# unit id → (the unit, its grid, station and county), and city code → city: (built at, entries).
+_chains: tuple[float, dict[int, tuple[Unit, Unit | None, Unit | None, Unit | None]]] = (0.0, {})
+_cities: tuple[float, dict[str, Unit | None]] = (0.0, {})
 
 
 def forget() -> None:
-    """Drop both indexes; the next lookup reads the organisation tree again."""
-    global _grids, _divisions
+    """Drop every index and cached unit; the next lookup reads the organisation tree again."""
+    global _grids, _divisions, _chains, _cities
     with _lock:
         _grids = None
         _divisions = None
+        _chains = (0.0, {})
+        _cities = (0.0, {})
 
 
 def _fresh(entry: tuple[float, object] | None) -> bool:
@@ -134,6 +142,7 @@ def grid_index() -> GridIndex:
     index = GridIndex(STRtree(geometries), tuple(geometries), tuple(ids), tuple(codes))
     with _lock:
         _grids = (time.monotonic(), index)
+    _chains_of_grids()
     return index
 
 
@@ -170,6 +179,61 @@ def _up_to_county(unit: Unit) -> Sequence[Unit]:
     return chain
 
 
+def _copied(unit: Unit | None) -> Unit | None:
+    # Each caller gets its own instance: an incident's related-object cache must not be shared.
+    return copy.copy(unit) if unit is not None else None
+
+
+def _chain(unit_id: int) -> tuple[Unit, Unit | None, Unit | None, Unit | None]:
+    """(unit, grid, station, county) for a unit, read once per process and cache period."""
+    global _chains
+    built, chains = _chains
+    if not _fresh((built, chains)):
+        built, chains = time.monotonic(), {}
+        with _lock:
+            _chains = (built, chains)
+    found = chains.get(unit_id)
+    if found is None:
+        found = _links(Unit.objects.select_related("parent__parent__parent").get(pk=unit_id))
+        chains[unit_id] = found
+    return found
+
+
+def _chains_of_grids() -> None:
+    """Every grid's chain at once (one query), so no call located by coordinates waits on one."""
+    global _chains
+    built, chains = time.monotonic(), {}
+    for grid in Unit.objects.filter(kind=UnitKind.GRID).select_related("parent__parent__parent"):
+        chains[grid.pk] = _links(grid)
+    with _lock:
+        _chains = (built, chains)
+
+
+def _links(unit: Unit) -> tuple[Unit, Unit | None, Unit | None, Unit | None]:
+    grid = station = county = None
+    for node in _up_to_county(unit):
+        if node.kind == UnitKind.GRID:
+            grid = node
+        elif node.kind == UnitKind.STATION:
+            station = node
+        elif node.kind == UnitKind.COUNTY:
+            county = node
+    return unit, grid, station, county
+
+
+def city(code: str) -> Unit | None:
+    """The city (municipal bureau) with this code, cached like the indexes; None if there is none."""
+    global _cities
+    built, cities = _cities
+    if not _fresh((built, cities)):
+        built, cities = time.monotonic(), {}
+        with _lock:
+            _cities = (built, cities)
+    if code not in cities:
+        cities[code] = Unit.objects.filter(code=code, kind=UnitKind.CITY).first()
+    return _copied(cities[code])
+
+
 def locate(*, lat: float | None, lon: float | None, address: str, centre: Unit) -> Location:
     """Grid by coordinates; failing that the division named in the address; failing that the centre."""
     unit_id: int | None = None
@@ -182,13 +246,6 @@ def locate(*, lat: float | None, lon: float | None, address: str, centre: Unit) 
         by = LocatedBy.ADDRESS
     if unit_id is None:
         return Location(LocatedBy.CENTRE, lat, lon, None, None, None, centre)
-    unit = Unit.objects.select_related("parent__parent__parent").get(pk=unit_id)
-    grid = station = county = None
-    for node in _up_to_county(unit):
-        if node.kind == UnitKind.GRID:
-            grid = node
-        elif node.kind == UnitKind.STATION:
-            station = node
-        elif node.kind == UnitKind.COUNTY:
-            county = node
+    unit, grid, station, county = (_copied(u) for u in _chain(unit_id))
+    assert unit is not None
     return Location(by, lat, lon, grid, station, county, unit)

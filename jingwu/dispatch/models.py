@@ -99,6 +99,8 @@ class Incident(models.Model):
             models.Index(fields=["status", "received_at"]),
             models.Index(fields=["received_at"]),
             models.Index(fields=["unit", "status"]),
+            # Repeat calls: open incidents near a latitude (services._repeat_of).
+            models.Index(fields=["status", "lat"], name="incident_status_lat"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(lat__isnull=True, lon__isnull=True)

@@ -28,7 +28,7 @@ from django.db.models import Count, Q, QuerySet
 from jingwu.core import access, audit, purpose
 from jingwu.core.access import Action
 from jingwu.core.models import Unit, UnitKind, User
-from jingwu.dispatch import eido, timing
+from jingwu.dispatch import eido, locating, timing
 from jingwu.dispatch.distance import cells_around, covered_radius_m, eta_seconds, haversine_m, road_m
 from jingwu.dispatch.models import Assignment, Call, Diversion, Incident, PatrolUnit
 from jingwu.dispatch.workflow import INCIDENT_TERMINAL, IncidentStatus, UnitStatus
@@ -47,7 +47,7 @@ def home_centre(actor: User) -> Unit | None:
     for path in paths:
         parts = path.strip("/").split("/")
         if len(parts) > 1:
-            return Unit.objects.filter(code=parts[1], kind=UnitKind.CITY).first()
+            return locating.city(parts[1])
     return None
 
 
@@ -107,6 +107,39 @@ def diversions(actor: User, *, status: str | None = None) -> QuerySet[Diversion]
     return queryset.order_by("-sent_at", "-pk")
 
 
+def incident_call(actor: User, pk: int, *, incident: Incident | None = None) -> Call:
+    """One call on an incident the actor sees (on `incident` when given); Call.DoesNotExist otherwise."""
+    calls = Call.objects.select_related("incident__unit").filter(incident__in=incidents(actor))
+    if incident is not None:
+        calls = calls.filter(incident=incident)
+    return calls.get(pk=pk)
+
+
+def incident_diversion(incident: Incident, pk: int) -> Diversion:
+    """One diversion of an incident already read through `incident_get`; Diversion.DoesNotExist otherwise."""
+    return incident_diversions(incident).get(pk=pk)
+
+
+def diversion_for_feedback(actor: User, pk: int, *, request: Any = None) -> Diversion:
+    """The diversion a receiving agency (or a dispatcher) answers on: one whose incident lies where the
+    actor may give feedback (DIVERSION_FEEDBACK or INCIDENT_DISPATCH). Diversion.DoesNotExist for an
+    unknown id and for one outside that area alike, so the answer tells nothing of what exists
+    elsewhere; the refused attempt is audited all the same."""
+    roots = sorted(set(access.jurisdictions(actor, Action.DIVERSION_FEEDBACK))
+                   | set(access.jurisdictions(actor, Action.INCIDENT_DISPATCH)))
+    within = Q(pk__in=[])
+    for root in roots:
+        within |= Q(incident__unit__path__startswith=root)
+    found = Diversion.objects.select_related("incident__unit").filter(within, pk=pk).first()
+    if found is not None:
+        return found
+    elsewhere = Diversion.objects.filter(pk=pk).values_list("incident__unit__code", flat=True).first()
+    if elsewhere is not None:
+        audit.record(actor=actor, action=Action.DIVERSION_FEEDBACK, object_type="diversion", object_id=pk,
+                     unit_code=elsewhere, outcome="denied", request=request)
+    raise Diversion.DoesNotExist
+
+
 def mask_number(number: str) -> str:
     """138****5678 for a mobile (the middle hidden), the last two digits for short numbers."""
     digits = number[3:] if number.startswith("+86") else number
@@ -134,6 +167,11 @@ def patrol_units(actor: User, *, status: str | None = None) -> QuerySet[PatrolUn
 
 def patrol_unit_get(actor: User, pk: int) -> PatrolUnit:
     return patrol_units(actor).prefetch_related("members").get(pk=pk)
+
+
+def incident_patrol_unit(actor: User, incident: Incident, pk: int) -> PatrolUnit:
+    """A patrol unit the actor sees that was dispatched to this incident; PatrolUnit.DoesNotExist otherwise."""
+    return patrol_units(actor).filter(pk=pk, assignments__incident=incident).distinct().get()
 
 
 def unit_counts(actor: User) -> dict[str, int]:

@@ -26,7 +26,7 @@ from jingwu.core.services import ServiceError
 from jingwu.core.views import _shell, form_action, portal_user, portal_view
 from jingwu.dispatch import classifier, diversion, selectors, services, workflow
 from jingwu.dispatch.forms import ClassifyForm, DivertForm, FeedbackForm, IntakeForm, ResultForm, UnitEventForm
-from jingwu.dispatch.models import CallChannel, Diversion, DiversionStatus, Incident, PatrolUnit
+from jingwu.dispatch.models import Call, CallChannel, Diversion, DiversionStatus, Incident, PatrolUnit
 
 INCIDENT_PAGE_SIZE = 50
 UNIT_EVENT_LABELS = {
@@ -40,6 +40,13 @@ def _incident_or_404(user: User, pk: int) -> Incident:
         return selectors.incident_get(user, pk)
     except Incident.DoesNotExist:
         raise Http404(_("没有这个警情。")) from None
+
+
+def _call_or_404(user: User, incident: Incident, pk: int) -> Call:
+    try:
+        return selectors.incident_call(user, pk, incident=incident)
+    except Call.DoesNotExist:
+        raise Http404(_("没有这个来电记录。")) from None
 
 
 def _back_url(pk: int) -> str:
@@ -163,9 +170,10 @@ def incident_dispatch(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def unit_event(request: HttpRequest, pk: int, unit_pk: int) -> HttpResponse:
     user = portal_user(request)
-    _incident_or_404(user, pk)
-    unit = PatrolUnit.objects.filter(pk=unit_pk).first()
-    if unit is None:
+    found = _incident_or_404(user, pk)
+    try:
+        unit = selectors.incident_patrol_unit(user, found, unit_pk)
+    except PatrolUnit.DoesNotExist:
         messages.error(request, _("无效的操作。"))
         return _back(pk)
     return form_action(request, UnitEventForm(request.POST), back=_back_url(pk), invalid=_("无效的操作。"),
@@ -197,9 +205,10 @@ def incident_divert(request: HttpRequest, pk: int) -> HttpResponse:
 def diversion_feedback(request: HttpRequest, pk: int, diversion_pk: int) -> HttpResponse:
     user = portal_user(request)
     found = _incident_or_404(user, pk)
-    if not Diversion.objects.filter(pk=diversion_pk, incident=found).exists():
-        messages.error(request, _("无效的反馈。"))
-        return _back(pk)
+    try:
+        selectors.incident_diversion(found, diversion_pk)
+    except Diversion.DoesNotExist:
+        raise Http404(_("没有这条分流记录。")) from None
     return form_action(request, FeedbackForm(request.POST), back=_back_url(pk), invalid=_("无效的反馈。"),
                        run=lambda data: services.diversion_feedback(actor=user, diversion_id=diversion_pk, **data))
 
@@ -209,10 +218,9 @@ def diversion_feedback(request: HttpRequest, pk: int, diversion_pk: int) -> Http
 def call_split(request: HttpRequest, pk: int, call_pk: int) -> HttpResponse:
     user = portal_user(request)
     found = _incident_or_404(user, pk)
-    if not found.calls.filter(pk=call_pk).exists():
-        raise Http404(_("没有这个来电记录。"))
+    call = _call_or_404(user, found, call_pk)
     try:
-        new = services.call_split(actor=user, call_id=call_pk)
+        new = services.call_split(actor=user, call_id=call.pk)
     except ServiceError as exc:
         messages.error(request, str(exc))
         return _back(pk)
@@ -226,9 +234,7 @@ def caller_number(request: HttpRequest, pk: int, call_pk: int) -> HttpResponse:
     """Show one caller's full number: a read of personal data under the stated purpose (audited)."""
     user = portal_user(request)
     found = _incident_or_404(user, pk)
-    call = found.calls.filter(pk=call_pk).first()
-    if call is None:
-        raise Http404(_("没有这个来电记录。"))
+    call = _call_or_404(user, found, call_pk)
     try:
         number = selectors.caller_number_read(user, call, request=request)
     except PurposeRequired:

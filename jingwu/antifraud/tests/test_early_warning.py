@@ -17,7 +17,6 @@ from jingwu.antifraud.models import FraudReport
 from jingwu.antifraud.tests.conftest import ACCOUNT_A, ACCOUNT_B, Desk, report_input, transfer
 from jingwu.antifraud.warning_models import (
     FraudWarning,
-    ProcessedMessage,
     Signal,
     SmsOutbox,
     WatchListEntry,
@@ -153,9 +152,24 @@ def test_list_expiry(desk: Desk, partner: User) -> None:
                                 expires_at=NOW - dt.timedelta(minutes=1))
     push(partner, item("s1"))
     assert FraudWarning.objects.count() == 0
-    WatchListEntry.objects.update(expires_at=NOW + dt.timedelta(days=30))
+    early_warning.watchlist_add(actor=desk.analyst, kind="phone", raw=FRAUD_PHONE, source="运营商",
+                                expires_at=NOW + dt.timedelta(days=30))  # renewed
     push(partner, item("s2"))
     assert reasons(warning_of()) == ["list_phone"]
+
+
+def test_the_list_cache_reloads_when_the_lists_change(desk: Desk, partner: User, listed: None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    push(partner, item("s1", citizen=ELDER))
+    # Written behind the services' back: the process's copy is stale until told or too old.
+    WatchListEntry.objects.filter(kind="phone").update(expires_at=NOW - dt.timedelta(minutes=1))
+    push(partner, item("s2"))
+    early_warning.watchlist_changed()
+    push(partner, item("s3"))
+    WatchListEntry.objects.filter(kind="phone").update(expires_at=None)
+    monkeypatch.setattr(early_warning, "LIST_CACHE_SECONDS", 0.0)
+    push(partner, item("s4"))
+    assert list(Signal.objects.order_by("id").values_list("score", flat=True)) == [55, 40, 0, 40]
 
 
 def test_a_newer_rule_set_decides_and_the_warning_keeps_its_version(desk: Desk, partner: User, listed: None) -> None:
@@ -233,6 +247,36 @@ def test_a_repeated_signal_id_is_processed_once(desk: Desk, partner: User, liste
     push(partner, item("s1"))
     again = push(partner, item("s1"))
     assert (again.signals, again.skipped, Signal.objects.count(), warning_of().signal_count) == (0, 1, 1, 1)
+
+
+def test_a_batch_links_its_scored_signals_into_networks(desk: Desk, partner: User, listed: None) -> None:
+    from jingwu.antifraud import linking
+    from jingwu.antifraud.warning_models import LinkNode
+
+    others = [identifiers.make_resident_id("370102", dt.date(1990, 1, d), 5) for d in (1, 2, 3, 4)]
+    push(partner, item("p1", citizen=others[0], device="dev-1"), item("p2", citizen=others[1]),
+         item("u1", citizen=others[2], kind="url_visit", counterpart=FRAUD_URL, device="dev-1"),
+         item("a1", citizen=others[3], kind="app_install", counterpart="FastTask", ip="10.0.0.9"),
+         item("q1", citizen=others[3], counterpart="+8613900001111", device="dev-1"))  # scored nothing: not linked
+    # A later batch adds to the network of the app and its IP.
+    push(partner, item("x1", citizen=CITIZEN, kind="app_install", counterpart="FastTask"))
+
+    def networks() -> set[frozenset[str]]:
+        by_root: dict[int, set[str]] = {}
+        for node in LinkNode.objects.all():
+            by_root.setdefault(node.root_id or 0, set()).add(
+                node.signal.message_id if node.signal else node.key)
+        return {frozenset(v) for v in by_root.values()}
+
+    assert networks() == {
+        frozenset({"CMCC:p1", "CMCC:p2", "CMCC:u1", f"phone:{FRAUD_PHONE}", "device:dev-1",
+                   "url:http://shua-dan.example.com/task"}),
+        frozenset({"CMCC:a1", "CMCC:x1", "app:fasttask", "ip:10.0.0.9"}),
+    }
+    roots = {n.root_id or 0 for n in LinkNode.objects.all()}
+    assert sorted(LinkNode.objects.get(pk=r).size for r in roots) == [4, 6]
+    assert all(LinkNode.objects.get(pk=r).root_id == r for r in roots)
+    assert linking.network_members(min(roots)) != []
 
 
 # --- outcomes ---------------------------------------------------------------------------
@@ -319,7 +363,8 @@ def test_a_malformed_batch_is_a_400_and_nothing_is_written(desk: Desk, partner: 
     body = response.json()
     assert (body["field"], body["code"]) == (field, code)
     assert body["detail"].startswith(field)
-    assert (Signal.objects.count(), ProcessedMessage.objects.count(), FraudWarning.objects.count()) == (0, 0, 0)
+    assert (Signal.objects.count(), FraudWarning.objects.count(), AuditEntry.objects.filter(
+        action="antifraud.signals_process").count()) == (0, 0, 0)
 
 
 def test_api_wrong_types_are_422_and_scopes_are_enforced(desk: Desk, partner: User, listed: None) -> None:

@@ -104,3 +104,53 @@ def test_network_page_shows_the_graph_and_its_reports_scoped_and_audited(desk: D
     assert f"/antifraud/networks/{root}/" not in login(stranger).get("/antifraud/networks/").content.decode()
     # Officers do not analyse networks.
     assert login(desk.officer).get(f"/antifraud/networks/{root}/").status_code == 403
+
+
+def test_everyday_apps_link_nothing(desk: Desk) -> None:
+    made = {}
+    for label, account, apps in (("x1", ACCOUNT_A, ["微信"]), ("x2", ACCOUNT_C, ["WeChat", "QQ"]),
+                                 ("x3", ACCOUNT_D, ["ＱＱ", "FastTask"]), ("x4", ACCOUNT_E, ["fasttask"])):
+        data = report_input(transfer(account, "ICBC", 10_000), phones=[], urls=[], apps=apps)
+        made[label] = fraud_report_submit(actor=desk.officer, unit=desk.tree.station_a1a, data=data).report
+    assert groups(made) == {frozenset({"x1"}), frozenset({"x2"}), frozenset({"x3", "x4"})}
+    assert not LinkNode.objects.filter(key__in=["app:微信", "app:wechat", "app:qq"]).exists()
+    # Still on the reports: the victim said so.
+    assert sorted(made["x2"].identifiers.values_list("value", flat=True)) == [ACCOUNT_C, "qq", "wechat"]
+
+
+def test_an_analyst_groups_a_networks_reports_into_one_case(desk: Desk) -> None:
+    from jingwu.cases.models import Case, CaseIncident
+
+    made = file_fixture(desk)
+    root = linking.network_root(made["r1"])
+    analyst = login(desk.analyst)
+    page = analyst.get(f"/antifraud/networks/{root}/").content.decode()
+    assert f'action="/antifraud/networks/{root}/group"' in page and "并为一案" in page
+    answer = analyst.post(f"/antifraud/networks/{root}/group", follow=True)
+    case = Case.objects.get()
+    assert answer.redirect_chain[-1][0] == f"/antifraud/networks/{root}/"
+    assert f"已并为一案：{case.number}（3 起报案）。" in answer.content.decode()
+    assert (case.unit, case.category, case.case_type) == (desk.tree.station_a1a, "telecom_fraud", "criminal")
+    assert sorted(CaseIncident.objects.values_list("number", flat=True)) == sorted(
+        made[k].number for k in ("r1", "r2", "r3"))
+    assert AuditEntry.objects.filter(actor=desk.analyst, action="antifraud.network_group", object_id=str(root),
+                                     details__case=case.number).count() == 1
+    html = answer.content.decode()
+    assert html.count(f'href="/cases/{case.pk}/"') == 4 and "并为一案</button>" not in html  # banner + 3 rows
+    assert analyst.get(f"/cases/{case.pk}/").status_code == 200
+    # The network grows by a report sharing its phone: grouping again adds it to the same case.
+    more = report_input(transfer("6228480402564890026", "ABC", 5_000), phones=["17100001234"], urls=[], apps=[])
+    late = fraud_report_submit(actor=desk.other_officer, unit=desk.tree.station_a1b, data=more).report
+    assert linking.network_root(late) == linking.network_root(made["r1"])
+    root = linking.network_root(late)
+    assert "将其余 1 起报案并入此案" in analyst.get(f"/antifraud/networks/{root}/").content.decode()
+    again = analyst.post(f"/antifraud/networks/{root}/group", follow=True).content.decode()
+    assert f"已并入案件 {case.number}：新增 1 起报案。" in again
+    assert Case.objects.count() == 1 and CaseIncident.objects.filter(case=case).count() == 4
+    # Outside the jurisdiction: refused, audited, nothing written. Officers do not analyse networks.
+    stranger = make_user("qd_analyst", [("fraud_analyst", desk.tree.city_b)])
+    refused = login(stranger).post(f"/antifraud/networks/{root}/group")
+    assert (refused.status_code, refused["Location"]) == (302, f"/antifraud/networks/{root}/")
+    assert AuditEntry.objects.filter(actor=stranger, outcome="denied", object_type="fraud_network").count() == 1
+    assert login(desk.officer).post(f"/antifraud/networks/{root}/group").status_code == 403
+    assert CaseIncident.objects.count() == 4

@@ -34,7 +34,7 @@ EXPECTED: dict[str, set[str]] = {
     "commander": {"portal.use", "workitem.read_unit", "workitem.assign", "incident.record", "incident.dispatch",
                   "incident.command", "search.query", "person.read", "briefing.read", "supervision.read"},
     "fraud_analyst": {"portal.use", "workitem.read_unit", "person.read", "search.query", "fraud.report",
-                      "fraud.stop_payment", "fraud.analyse", "warning.handle"},
+                      "fraud.stop_payment", "fraud.analyse", "warning.handle", "case.read", "case.record"},
     "inspector": {"portal.use", "workitem.read_unit", "supervision.read", "case.read", "audit.read",
                   "briefing.read"},
     "data_steward": {"portal.use", "workitem.read_unit", "person.read", "person.read_full_id", "search.query",

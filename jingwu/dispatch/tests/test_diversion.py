@@ -108,3 +108,26 @@ def test_the_agency_answers_through_the_api_with_the_gateway_token(world: World,
     missing = client.post("/api/diversions/999999/feedback", content_type="application/json",
                           data=json.dumps({"status": "done"}), HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert missing.status_code == 404
+
+
+def test_feedback_outside_the_sender_s_area_answers_as_for_an_unknown_diversion(world: World,
+                                                                                 client: Client) -> None:
+    """No existence oracle: Qingdao's gateway gets the same 404 for Jinan's diversion as for a
+    diversion that does not exist; the attempt is audited as denied and nothing changes."""
+    from jingwu.core.models import AuditEntry
+    from jingwu.core.tests.factories import make_user
+
+    incident = classified(world, "物业不给供暖", "non_police", "utilities", 4)
+    record = incident.diversions.get()
+    qingdao_gateway = make_user("gateway_qd", [("dispatch_gateway", world.qingdao)])
+    secret = tokens.token_create(actor=None, user=qingdao_gateway, scopes=["dispatch.calls"], days=1).secret
+    body = json.dumps({"status": "done", "feedback": "已办结"})
+    answers = [client.post(f"/api/diversions/{pk}/feedback", content_type="application/json", data=body,
+                           HTTP_AUTHORIZATION=f"Bearer {secret}") for pk in (record.pk, record.pk + 1000)]
+    assert [(a.status_code, a.json()) for a in answers] == [(404, {"detail": "Not Found"})] * 2
+    record.refresh_from_db()
+    incident.refresh_from_db()
+    assert (record.status, record.feedback, incident.status) == ("sent", "", IncidentStatus.DIVERTED)
+    denied = AuditEntry.objects.filter(actor_username="gateway_qd", outcome="denied")
+    assert list(denied.values_list("action", "object_type", "object_id", "unit_code")) == [
+        ("dispatch.diversion_feedback", "diversion", str(record.pk), incident.unit.code)]

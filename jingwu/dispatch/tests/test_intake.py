@@ -88,6 +88,48 @@ def test_the_same_external_id_twice_is_one_call(world: World, client: Client) ->
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json() | {"replayed": True}
     assert (_rows(), AuditEntry.objects.count()) == before
+    # The replay used no number: the next call gets the one after the first.
+    following = _post(client, auth, "/api/calls", {"content": "停电了", "received_at": _iso(1)})
+    assert following.json()["incident_number"] == first.json()["incident_number"][:-5] + "00002"
+
+
+def test_a_call_costs_a_fixed_number_of_statements(world: World, client: Client) -> None:
+    """Once the process is warm (grid index, unit chains, the centre cached): the token, the actor's
+    roles, the repeat check (one statement however it matches), the number, the incident, the
+    call and the audit entry (its savepoint, chain head, entry, new head, release). It was 18."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    auth = _bearer(world)
+    _post(client, auth, "/api/calls", {"content": "有人打架", "lat": 36.66, "lon": 117.01,
+                                       "caller_number": "13800000001"})
+    counts = []
+    bodies: list[dict[str, Any]] = [{"lat": 36.68, "lon": 117.03}, {"lat": 36.6601, "lon": 117.0101},
+                                    {"address": "解放路街道文化东路5号"}, {}]
+    for i, body in enumerate(bodies):
+        with CaptureQueriesContext(connection) as captured:
+            response = _post(client, auth, "/api/calls", {"content": "有人打架", "caller_number": f"1380000010{i}",
+                                                          **body})
+        assert response.status_code in (200, 201), response.content
+        counts.append((response.json()["repeat"], len(captured.captured_queries)))
+    # A repeat writes the incident's first-call times too; the first address lookup reads its division once.
+    # The test's transaction turns BEGIN/COMMIT into a savepoint and its release: 13 statements either
+    # way, a repeat too (it locks the incident and updates its first-call times instead of numbering
+    # and inserting one); the first call located by address reads its division's units once.
+    assert counts == [(False, 13), (True, 13), (False, 15), (False, 13)]
+
+
+def test_a_caller_calling_back_from_elsewhere_joins_and_the_place_wins_over_the_caller(world: World) -> None:
+    first = take_call(world, "我的车被偷了", lat=36.66, lon=117.01, caller="13800000009")
+    other = take_call(world, "车被偷了", lat=36.68, lon=117.03, caller="13800000008")
+    # The same caller from 2 km away joins the first incident, as a call back.
+    back = take_call(world, "车被偷了怎么还没人来", lat=36.68, lon=117.012, caller="13800000009",
+                     at=first.call.received_at + timedelta(minutes=3))
+    assert (back.repeat, back.call.repeat_reason, back.incident.pk) == (True, "same_caller", first.incident.pk)
+    # Calling again from next to the other incident: the place wins.
+    near_other = take_call(world, "车被偷了", lat=36.6801, lon=117.0301, caller="13800000009",
+                           at=first.call.received_at + timedelta(minutes=4))
+    assert (near_other.call.repeat_reason, near_other.incident.pk) == ("same_place", other.incident.pk)
 
 
 def test_a_repeat_call_about_the_same_place_joins_the_open_incident(world: World) -> None:

@@ -64,7 +64,11 @@ def test_the_grid_index_is_built_once_and_dropped_when_a_unit_changes(world: Wor
     locating.locate(lat=36.66, lon=117.01, address="", centre=world.jinan)
     with CaptureQueriesContext(connection) as queries:
         locating.locate(lat=36.66, lon=117.03, address="", centre=world.jinan)
-    assert len(queries) == 1  # the unit itself with its parents; the polygons come from the cache
+    assert len(queries) == 0  # polygons, and every grid with its station and county, come from the cache
+    locating.locate(lat=None, lon=None, address="山东省济南市历下区泉城路街道", centre=world.jinan)
+    with CaptureQueriesContext(connection) as queries:
+        by_address = locating.locate(lat=None, lon=None, address="济南市历下区泉城路街道", centre=world.jinan)
+    assert (len(queries), by_address.unit.code) == (0, "370102004")  # a division's unit: cached once read
     # Move grid 2 somewhere else: the next lookup sees the new polygon.
     grid = Unit.objects.get(code="370102004G02")
     grid.geometry = box(118.0, 37.0, 118.1, 37.1)

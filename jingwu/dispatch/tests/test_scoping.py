@@ -117,3 +117,28 @@ def test_feed_accounts_read_nothing(world: World, incidents: dict[str, Any], cli
     for path in ("/api/incidents", "/api/patrol-units", "/api/dispatch/summary", "/api/dispatch/classifier"):
         response = client.get(path)
         assert (path, response.status_code) == (path, 403)
+
+
+def test_a_unit_event_on_the_page_reaches_only_a_unit_sent_to_that_incident(world: World,
+                                                                             client: Client) -> None:
+    """The page finds the unit through the scoped selector: a unit the dispatcher does not see, or one
+    not sent to this incident, is refused and stays as it was."""
+    from jingwu.dispatch.models import PatrolUnit
+
+    q1 = patrol(world.quancheng, "Q1", 36.661, 117.011, grid=world.grid_q1)
+    j1 = patrol(world.jiefang, "J1", 36.685, 117.03, grid=world.grid_j1)
+    s1 = patrol(world.shinan_station, "S1", 36.06, 120.35, grid=world.grid_s1)
+    fight = classified(world, "有人打架", "public_order", "fighting", lat=36.66, lon=117.01, caller="13800000011")
+    theft = classified(world, "有人偷车", "criminal", "theft", lat=36.68, lon=117.03, caller="13800000012")
+    services.unit_dispatch(actor=world.dispatcher, incident=fight, patrol_unit=q1)
+    services.unit_dispatch(actor=world.dispatcher, incident=theft, patrol_unit=j1)
+    client.force_login(world.dispatcher)
+    for unit in (j1, s1):  # sent elsewhere; in another city
+        response = client.post(f"/dispatch/incidents/{fight.pk}/units/{unit.pk}/event", {"event": "en_route"},
+                               follow=True)
+        assert response.status_code == 200
+        assert "无效的操作。" in response.content.decode()
+    assert dict(PatrolUnit.objects.values_list("call_sign", "status")) == {
+        "Q1": "dispatched", "J1": "dispatched", "S1": "available"}
+    client.post(f"/dispatch/incidents/{fight.pk}/units/{q1.pk}/event", {"event": "en_route"})
+    assert PatrolUnit.objects.get(pk=q1.pk).status == "en_route"

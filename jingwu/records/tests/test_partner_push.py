@@ -62,7 +62,9 @@ def test_a_partner_pushes_its_own_feed(feed: tuple[Desk, User, Source], client: 
         "expected": 2, "read": 2, "imported": 1, "unchanged": 0, "quarantined": 1, "balances": True,
         "replayed": False, "issues_truncated": False,
         "issues": [{"row": 2, "field": "account_number", "column": "账号", "code": "bad_length",
-                    "message": "row 2, column 账号 (account_number): expected 12-19 digits, got 8"}],
+                    "message": "row 2, column 账号 (account_number): expected 12-19 digits, got 8",
+                    "reason": "bank_card.bad_length", "params": {"length": "8"},
+                    "text": "第 2 行，账号 列（account_number）：应为 12–19 位数字，实为 8 位"}],
     }
     assert list(current(bank)) == [CARD]
     assert batch.created_by == partner

@@ -7,11 +7,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from jingwu.antifraud import bank_sim
+from jingwu.antifraud import bank_sim, synthetic
 
 
 class Command(BaseCommand):
-    help = "Run the bank partner simulator: every bank's stop-payment API, over real HTTP (docs/bank-api.md)."
+    help = ("Run the bank partner simulator: every bank's stop-payment API, over real HTTP (docs/bank-api.md). "
+            "Without --accounts it loads the accounts `jingwu seed` wrote for the seeded province, if any.")
     requires_system_checks: list[str] = []
     requires_migrations_checks = False
 
@@ -19,4 +20,9 @@ class Command(BaseCommand):
         bank_sim.add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["accounts"]:  # the seeded province's mules and collectors, when there are any
+            seeded = synthetic.seeded_accounts_file()
+            if seeded is not None:
+                options["accounts"] = str(seeded)
+                self.stdout.write(f"accounts of the synthetic province: {seeded}")
         bank_sim.run(argparse.Namespace(**options), out=self.stdout)

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("queue", choices=["antifraud"])
         parser.add_argument("--index", type=int, default=0, help="this worker's number, from 0")
         parser.add_argument("--workers", type=int, default=1, help="how many workers share the partitions")
-        parser.add_argument("--batch", type=int, default=200)
+        parser.add_argument("--batch", type=int, default=500, help="messages fetched per partition per round")
         parser.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
         parser.add_argument("--pause-after-commit", type=float, default=0.0,
                             help="sleep between commit and acknowledgement (exactness tests)")
@@ -33,6 +33,10 @@ class Command(BaseCommand):
         self.stdout.write(f"antifraud worker {opts['index']}/{opts['workers']}: partitions {owned}")
         self.stdout.flush()
         worker = streams.Worker(owned, batch=opts["batch"], pause_after_commit=opts["pause_after_commit"],
-                                idle_exit=opts["idle_exit"])
+                                idle_exit=opts["idle_exit"], on_ready=self._ready)
         asyncio.run(worker.run())
         self.stdout.write(f"processed {worker.processed} skipped {worker.skipped}")
+
+    def _ready(self) -> None:
+        self.stdout.write("subscribed")
+        self.stdout.flush()

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from jingwu.antifraud import synthetic as antifraud_synthetic
 from jingwu.cases import synthetic as cases_synthetic
 from jingwu.core.services import ServiceError
 from jingwu.dispatch.synthetic import seed_demo
@@ -48,6 +49,7 @@ class Command(BaseCommand):
         self._summary(report)
         self.stdout.write(seed_demo(seed=seed))  # 110 dispatch: patrol units and months of incidents
         self.stdout.write(cases_synthetic.summary_line(cases_synthetic.cases_seed(seed=seed)))
+        self.stdout.write(antifraud_synthetic.summary_line(antifraud_synthetic.fraud_seed(seed=seed)))
 
     def _summary(self, report: services.SeedReport) -> None:
         out = self.stdout
