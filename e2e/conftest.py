@@ -17,6 +17,7 @@ CHROMIUM = os.environ.get("JINGWU_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 375, "height": 740}
+DESKTOP = {"width": 1400, "height": 1000}
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +32,10 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def phone(browser: Any, live_server: Any) -> Iterator[Any]:
-    """A phone-sized page whose browser asks for Chinese, as an officer's phone does.
-    `page.console_errors` collects console errors (a CSP violation shows up there)."""
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", base_url=live_server.url)
+def _page(browser: Any, live_server: Any, viewport: dict[str, int]) -> Iterator[Any]:
+    """A page whose browser asks for Chinese; `page.console_errors` collects console errors
+    (a CSP violation shows up there)."""
+    context = browser.new_context(viewport=viewport, locale="zh-CN", base_url=live_server.url)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -43,3 +43,15 @@ def phone(browser: Any, live_server: Any) -> Iterator[Any]:
     page.console_errors = errors
     yield page
     context.close()
+
+
+@pytest.fixture
+def phone(browser: Any, live_server: Any) -> Iterator[Any]:
+    """A phone-sized page, as an officer's phone shows it."""
+    yield from _page(browser, live_server, PHONE)
+
+
+@pytest.fixture
+def desktop(browser: Any, live_server: Any) -> Iterator[Any]:
+    """A desk screen, wide enough for the command centre's board."""
+    yield from _page(browser, live_server, DESKTOP)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,21 +22,6 @@ from jingwu.core.tests.factories import Tree, make_tree, make_user
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "jingwu-demo-2026"
-DESKTOP = {"width": 1280, "height": 900}
-
-
-@pytest.fixture
-def desktop(browser: Any, live_server: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=DESKTOP, locale="zh-CN", base_url=live_server.url)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.console_errors = errors
-    yield page
-    context.close()
-
-
 @pytest.fixture
 def tree(transactional_db: Any) -> Tree:
     return make_tree()

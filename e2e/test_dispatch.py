@@ -34,45 +34,31 @@ def world(transactional_db: Any) -> Iterator[World]:
     locating.forget()
 
 
-@pytest.fixture
-def desk(browser: Any, live_server: Any) -> Iterator[Any]:
-    """A dispatcher's wide screen; `page.console_errors` collects console errors (CSP violations)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN",
-                                  base_url=live_server.url)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.console_errors = errors
-    yield page
-    context.close()
-
-
 def test_a_dispatcher_takes_a_call_accepts_the_recommended_unit_and_sees_the_board_update(
-        desk: Any, world: World) -> None:
-    desk.goto("/login")
-    desk.get_by_label("用户名").fill("jiejing")
-    desk.get_by_label("密码").fill(PASSWORD)
-    desk.get_by_role("button", name="登录", exact=True).click()
-    desk.wait_for_url(re.compile(r"/$"))
-    desk.get_by_role("navigation", name="主导航").get_by_role("link", name="指挥大屏").click()
-    desk.get_by_role("heading", level=1, name="指挥大屏").wait_for()
-    desk.locator("#board-map canvas").first.wait_for()  # ECharts drew the grid map
+        desktop: Any, world: World) -> None:
+    desktop.goto("/login")
+    desktop.get_by_label("用户名").fill("jiejing")
+    desktop.get_by_label("密码").fill(PASSWORD)
+    desktop.get_by_role("button", name="登录", exact=True).click()
+    desktop.wait_for_url(re.compile(r"/$"))
+    desktop.get_by_role("navigation", name="主导航").get_by_role("link", name="指挥大屏").click()
+    desktop.get_by_role("heading", level=1, name="指挥大屏").wait_for()
+    desktop.locator("#board-map canvas").first.wait_for()  # ECharts drew the grid map
 
     # A call through telephony shows up on the board by itself (the list polls every 5 s).
     phoned = take_call(world, "解放路有人醉酒闹事", lat=36.684, lon=117.025, caller="13900000009").incident
-    desk.locator(f"#incident-{phoned.pk}").wait_for(timeout=15_000)
+    desktop.locator(f"#incident-{phoned.pk}").wait_for(timeout=15_000)
 
     # The dispatcher takes a call on the page.
-    desk.get_by_label("报警内容").fill("泉城路芙蓉街有人打架，有人受伤")
-    desk.get_by_label("纬度").fill("36.66")
-    desk.get_by_label("经度").fill("117.01")
-    desk.get_by_role("button", name="登记警情").click()
-    panel = desk.locator("#board-panel")
+    desktop.get_by_label("报警内容").fill("泉城路芙蓉街有人打架，有人受伤")
+    desktop.get_by_label("纬度").fill("36.66")
+    desktop.get_by_label("经度").fill("117.01")
+    desktop.get_by_role("button", name="登记警情").click()
+    panel = desktop.locator("#board-panel")
     panel.get_by_role("button", name="确认定性").wait_for()
     taken = Incident.objects.exclude(pk=phoned.pk).get()
     assert taken.number in panel.inner_text()
-    assert desk.get_by_label("报警内容").input_value() == ""  # the form is ready for the next call
+    assert desktop.get_by_label("报警内容").input_value() == ""  # the form is ready for the next call
 
     # Confirm the suggestion as it is, then accept the first recommended unit.
     panel.get_by_role("button", name="确认定性").click()
@@ -81,15 +67,15 @@ def test_a_dispatcher_takes_a_call_accepts_the_recommended_unit_and_sees_the_boa
     assert first.inner_text().startswith("Q1 ")
     assert "本网格" in first.inner_text()
     first.get_by_role("button", name="派警").click()
-    desk.locator("#panel-status").filter(has_text="已派警").wait_for()
+    desktop.locator("#panel-status").filter(has_text="已派警").wait_for()
 
-    row = desk.locator(f"#incident-{taken.pk}")
+    row = desktop.locator(f"#incident-{taken.pk}")
     row.locator(".board-status").filter(has_text="已派警").wait_for()
     assert "待到场" in row.locator(".timer").inner_text()
-    assert desk.locator(f"#incident-{phoned.pk} .board-status").inner_text() == "已接警"
+    assert desktop.locator(f"#incident-{phoned.pk} .board-status").inner_text() == "已接警"
     assert Assignment.objects.get().patrol_unit.call_sign == "Q1"
-    assert desk.console_errors == []  # nothing refused by the Content-Security-Policy
-    desk.screenshot(path=SCREENSHOT, full_page=True)
+    assert desktop.console_errors == []  # nothing refused by the Content-Security-Policy
+    desktop.screenshot(path=SCREENSHOT, full_page=True)
 
 
 def test_an_officer_accepts_arrives_and_records_the_result_on_a_phone(phone: Any, world: World) -> None:
