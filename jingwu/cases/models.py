@@ -61,7 +61,8 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["unit", "-accepted_at"], name="cases_unit_accepted"),
             models.Index(fields=["-accepted_at", "-id"], name="cases_accepted"),
-            models.Index(fields=["state", "activity_at"], name="cases_state_activity"),
+            # 立而不侦 counted per unit from the index alone (supervision), never the case rows.
+            models.Index(fields=["unit", "state", "activity_at"], name="cases_unit_state_activity"),
             # The list filtered by type and state, newest first, reads this index in order.
             models.Index(fields=["case_type", "state", "-accepted_at", "-id"], name="cases_type_state_accepted"),
         ]
@@ -190,6 +191,10 @@ class CoerciveMeasure(models.Model):
         return str(MEASURES[self.kind].label) if self.kind in MEASURES else self.kind
 
 
+# The clocks whose overrun is 侦而不结 (supervision); the partial index below is built on them.
+INVESTIGATION_CLOCKS = ("criminal.investigation", "custody.detention", "custody.arrest")
+
+
 class Deadline(models.Model):
     """One running (or stopped) clock: a state's clock or a measure's custody clock.
 
@@ -218,6 +223,10 @@ class Deadline(models.Model):
             models.Index(fields=["unit", "due_at"], name="deadline_running",
                          condition=Q(stopped_at__isnull=True)),
             models.Index(fields=["case", "clock"], name="deadline_case_clock"),
+            # 侦而不结 per unit: only the running investigation and custody clocks, with the case
+            # whose state the count checks.
+            models.Index(fields=["unit", "due_at", "case"], name="deadline_investigation_running",
+                         condition=Q(stopped_at__isnull=True, clock__in=INVESTIGATION_CLOCKS)),
         ]
 
     @property

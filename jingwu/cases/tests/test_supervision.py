@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import Q
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jingwu.cases import incidents, selectors, services
@@ -162,6 +164,28 @@ def test_the_overview_drills_down_by_unit(w: World, planted: Planted) -> None:
     assert [(r.unit.code if r.unit else "self", r.counts["overdue"]) for r in station.rows] == [
         ("self", 4), ("370102S01G01", 0)]
     assert station.totals["overdue"] == 4
+
+
+def test_the_overview_takes_as_many_queries_however_many_cases(w: World, planted: Planted,
+                                                               feed: incidents.IncidentFeed) -> None:
+    _plant_incidents(w)
+
+    def overview() -> tuple[int, dict[str, int | None]]:
+        with CaptureQueriesContext(connection) as queries:
+            totals = selectors.supervision_overview(w.inspector, now=NOW).totals
+        return len(queries), totals
+
+    overview()  # the first call also fills per-request caches (the actor's roles)
+    before, totals = overview()
+    # More overdue filing reviews at both stations of county A1, more idle filed cases at one.
+    for unit, actor in ((w.tree.station_a1a, w.officer), (w.tree.station_a1b, w.other_officer)):
+        for _ in range(3):
+            accept(w, unit=unit, actor=actor, now=NOW - 10 * DAY)
+    for _ in range(2):
+        to_filed(w, accept(w, now=NOW - 41 * DAY).case, now=NOW - 40 * DAY)
+    after, more = overview()
+    assert after == before
+    assert more == totals | {"overdue": totals["overdue"] + 6, "filed_idle": totals["filed_idle"] + 2}
 
 
 def test_supervision_is_scoped(w: World, planted: Planted) -> None:
