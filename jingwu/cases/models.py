@@ -191,10 +191,6 @@ class CoerciveMeasure(models.Model):
         return str(MEASURES[self.kind].label) if self.kind in MEASURES else self.kind
 
 
-# The clocks whose overrun is 侦而不结 (supervision); the partial index below is built on them.
-INVESTIGATION_CLOCKS = ("criminal.investigation", "custody.detention", "custody.arrest")
-
-
 class Deadline(models.Model):
     """One running (or stopped) clock: a state's clock or a measure's custody clock.
 
@@ -223,10 +219,11 @@ class Deadline(models.Model):
             models.Index(fields=["unit", "due_at"], name="deadline_running",
                          condition=Q(stopped_at__isnull=True)),
             models.Index(fields=["case", "clock"], name="deadline_case_clock"),
-            # 侦而不结 per unit: only the running investigation and custody clocks, with the case
-            # whose state the count checks.
-            models.Index(fields=["unit", "due_at", "case"], name="deadline_investigation_running",
-                         condition=Q(stopped_at__isnull=True, clock__in=INVESTIGATION_CLOCKS)),
+            # 侦而不结 per unit and clock, with the case whose state the count checks, so it
+            # reads no deadline row. Not partial on the clocks: SQLite cannot match a partial
+            # index's `clock IN (…)` against the bound parameters Django sends.
+            models.Index(fields=["unit", "clock", "due_at", "case"], name="deadline_running_clock",
+                         condition=Q(stopped_at__isnull=True)),
         ]
 
     @property

@@ -21,6 +21,7 @@ from jingwu.cases import incidents, selectors, services
 from jingwu.cases.models import Case, EnforcementError
 from jingwu.cases.selectors import Anomaly
 from jingwu.cases.tests.world import World, accept, make_world, move, review, to_declined_notified, to_filed
+from jingwu.cases.workflow import MEASURES, WORKFLOWS, CaseType
 from jingwu.core.models import AuditEntry, Unit, WorkItem
 
 pytestmark = pytest.mark.django_db
@@ -186,6 +187,16 @@ def test_the_overview_takes_as_many_queries_however_many_cases(w: World, planted
     after, more = overview()
     assert after == before
     assert more == totals | {"overdue": totals["overdue"] + 6, "filed_idle": totals["filed_idle"] + 2}
+
+
+def test_the_investigation_clock_is_the_clock_of_exactly_the_investigation_states() -> None:
+    # 侦而不结 reads a case's state only for custody clocks, on the strength of this.
+    criminal = WORKFLOWS[CaseType.CRIMINAL].states
+    assert {key for key, state in criminal.items() if state.clock == selectors.INVESTIGATION_STATE_CLOCK} == set(
+        selectors.INVESTIGATION_STATES)
+    assert all(state.clock != selectors.INVESTIGATION_STATE_CLOCK
+               for case_type, wf in WORKFLOWS.items() if case_type != CaseType.CRIMINAL for state in wf.states.values())
+    assert all(m.clock != selectors.INVESTIGATION_STATE_CLOCK for m in MEASURES.values())
 
 
 def test_supervision_is_scoped(w: World, planted: Planted) -> None:
