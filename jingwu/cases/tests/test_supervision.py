@@ -138,6 +138,10 @@ def test_each_case_anomaly_counts_exactly(w: World, planted: Planted) -> None:
     late = selectors.anomaly_queryset(w.inspector, Anomaly.INVESTIGATION_OVERDUE, now=NOW)
     assert sorted(late.values_list("case_id", "clock")) == sorted([(planted.old.pk, "criminal.investigation"),
                                                                    (planted.custody.pk, "custody.arrest")])
+    items = selectors.anomaly_items(w.inspector, Anomaly.INVESTIGATION_OVERDUE, now=NOW)
+    assert sorted(i["number"] for i in items) == sorted([planted.old.number, planted.custody.number])
+    assert items[0]["since"] <= items[1]["since"]
+    assert len(selectors.anomaly_items(w.inspector, Anomaly.INVESTIGATION_OVERDUE, now=NOW, limit=1)) == 1
 
 
 def test_errors_name_the_deciders_of_the_overturned_decision(w: World, planted: Planted) -> None:
