@@ -270,7 +270,9 @@ class _Windows:
         self.rules = rules.velocity_rules(ruleset)
         self.citizen_times: dict[str, list[datetime]] = {}
         self.account_seen: dict[str, list[tuple[datetime, str]]] = {}
-        windows = {r["per"]: int(r["window_seconds"]) for r in self.rules}
+        windows: dict[str, int] = {}  # per → the longest window of its rules: every rule must see its own
+        for r in self.rules:
+            windows[r["per"]] = max(windows.get(r["per"], 0), int(r["window_seconds"]))
         first = min(s.occurred_at for s in batch)
         if "citizen" in windows:
             for key, at in Signal.objects.filter(

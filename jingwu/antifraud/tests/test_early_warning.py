@@ -127,6 +127,24 @@ def test_citizen_velocity_forgets_what_left_the_window(desk: Desk, partner: User
     assert reasons(warning_of()) == ["list_url"]
 
 
+def test_two_citizen_velocity_rules_each_count_their_own_window(desk: Desk, partner: User, listed: None) -> None:
+    # The longer window listed first: the earlier signals must be loaded for it, not only the last rule's.
+    two = {**rules.DEFAULT_RULES, "rules": [
+        {"id": "list_url", "kind": "list_hit", "list": "url", "weight": 25},
+        {"id": "citizen_day", "kind": "velocity", "per": "citizen", "window_seconds": 86400, "count": 3,
+         "weight": 30},
+        {"id": "citizen_burst", "kind": "velocity", "per": "citizen", "window_seconds": 3600, "count": 3,
+         "weight": 20}]}
+    early_warning.ruleset_publish(actor=desk.analyst, ruleset=two)
+    visit: dict[str, Any] = {"kind": "url_visit", "counterpart": FRAUD_URL}
+    push(partner, item("a", at=NOW - dt.timedelta(hours=5), **visit), item("b", at=NOW - dt.timedelta(hours=3),
+                                                                          **visit))
+    push(partner, item("c", at=NOW, **visit))
+    assert Signal.objects.get(message_id="CMCC:c").hits == [
+        {"rule": "list_url", "weight": 25, "detail": "url listed"},
+        {"rule": "citizen_day", "weight": 30, "detail": "3 in 86400s per citizen"}]
+
+
 def test_account_velocity_counts_distinct_citizens(desk: Desk, partner: User, listed: None) -> None:
     others = [identifiers.make_resident_id("370102", dt.date(1990, 1, d), 5) for d in (1, 2, 3)]
     pay: dict[str, Any] = {"kind": "transfer", "counterpart": ACCOUNT_B, "bank": "CCB", "amount_fen": 10_000}
