@@ -442,3 +442,14 @@ def test_figures_and_rule_statistics_on_the_list_page_are_scoped(desk: Desk, par
     shown = sorted(int(pk) for pk in re.findall(r'href="/antifraud/warnings/(\d+)/"', html))
     assert shown == sorted(mine.values_list("pk", flat=True)) and len(shown) == 2  # not the other station's
     assert "list_phone" in html and "规则效果" in html
+
+
+def test_the_list_page_title_is_only_its_name_once_warnings_are_closed(desk: Desk, partner: User,
+                                                                        listed: None) -> None:
+    import re
+
+    push(partner, item("s1"))
+    early_warning.warning_outcome_record(actor=desk.officer, warning=warning_of(), outcome="dissuaded")
+    html = login(desk.officer).get("/antifraud/warnings/").content.decode()
+    assert re.findall(r"<title>(.*?)</title>", html, re.S) == ["预警劝阻 · 警务工作门户"]
+    assert html.count('class="striped rule-stats"') == 1  # the statistics stay in the body, once
