@@ -453,3 +453,21 @@ def test_the_list_page_title_is_only_its_name_once_warnings_are_closed(desk: Des
     html = login(desk.officer).get("/antifraud/warnings/").content.decode()
     assert re.findall(r"<title>(.*?)</title>", html, re.S) == ["预警劝阻 · 警务工作门户"]
     assert html.count('class="striped rule-stats"') == 1  # the statistics stay in the body, once
+
+
+def test_the_list_shows_the_sms_as_queued_until_the_gateway_sent_it(desk: Desk, partner: User,
+                                                                     listed: None, settings: Any) -> None:
+    import re
+
+    settings.JINGWU_SMS_GATEWAY_URL = ""  # no gateway: the SMS stays in the outbox
+    push(partner, item("s1", kind="url_visit", counterpart=FRAUD_URL))
+    assert warning_of().level == "low"
+
+    def sms_cells() -> list[str]:
+        html = login(desk.officer).get("/antifraud/warnings/").content.decode()
+        assert "已发送提醒短信" not in html
+        return re.findall(r'<td class="sms">(.*?)</td>', html)
+
+    assert sms_cells() == ["待发送"]
+    SmsOutbox.objects.update(state="sent", sent_at=NOW)
+    assert sms_cells() == ["已发送"]
