@@ -36,7 +36,9 @@ ELDER = identifiers.make_resident_id("370102", dt.date(1950, 3, 1), 12)
 
 @pytest.fixture
 def partner(desk: Desk) -> User:
-    return make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+    user = make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+    early_warning.signal_partner_bind(actor=None, code="CMCC", user=user)
+    return user
 
 
 @pytest.fixture
@@ -391,6 +393,39 @@ def test_api_wrong_types_are_422_and_scopes_are_enforced(desk: Desk, partner: Us
     assert post(partner, wire(item("s1", at=recent)), "antifraud.reports").status_code == 403
     assert post(desk.officer, wire(item("s1", at=recent))).status_code == 403
     assert Signal.objects.count() == 0
+
+
+def test_a_partner_pushes_only_under_its_own_code(desk: Desk, partner: User, listed: None) -> None:
+    other = make_user("cucc_gateway", [("partner", desk.tree.city_a)])
+    early_warning.signal_partner_bind(actor=None, code="CUCC", user=other)
+    recent = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    # CUCC pushing as CMCC would make CMCC's later "s1" a duplicate: refused, audited, nothing kept.
+    for code in ("CMCC", "NOPE"):
+        response = post(other, {**wire(item("s1", at=recent)), "partner": code})
+        assert (response.status_code, response.json()["code"]) == (403, "forbidden"), response.content
+    assert Signal.objects.count() == 0
+    assert sorted(AuditEntry.objects.filter(actor=other, outcome="denied", object_type="signal_partner")
+                  .values_list("object_id", flat=True)) == ["CMCC", "NOPE"]
+    assert post(partner, wire(item("s1", at=recent))).json()["new"] == 1
+    assert post(other, {**wire(item("s1", at=recent)), "partner": "CUCC"}).json()["new"] == 1
+
+
+def test_binding_a_signal_partner_code(desk: Desk, partner: User) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("signal-partner", "CMCC-SD", "cmcc_gateway", stdout=out)
+    assert out.getvalue() == "signal partner CMCC-SD: cmcc_gateway may push under it\n"
+    assert AuditEntry.objects.filter(action="antifraud.signal_partner", object_id="CMCC-SD").count() == 1
+    with pytest.raises(CommandError, match="没有合作单位系统角色"):
+        call_command("signal-partner", "CMCC-SD", desk.officer.username)
+    with pytest.raises(CommandError, match="冒号"):
+        call_command("signal-partner", "A:B", "cmcc_gateway")
+    call_command("signal-partner", "CMCC-SD", "--none", stdout=StringIO())
+    with pytest.raises(PermissionDenied):
+        signals_check(actor=partner, partner="CMCC-SD", items=[item("s1")], now=NOW)
 
 
 # --- the pages --------------------------------------------------------------------------

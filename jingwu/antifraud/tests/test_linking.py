@@ -63,6 +63,7 @@ def test_reports_form_exactly_the_labelled_networks(desk: Desk) -> None:
 def test_scored_signals_join_networks_through_device_and_ip(desk: Desk) -> None:
     made = file_fixture(desk)
     partner = make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+    early_warning.signal_partner_bind(actor=None, code="CMCC", user=partner)
     early_warning.watchlist_add(actor=desk.analyst, kind="url", raw="fake-bank.example.com", source="部反诈中心")
     early_warning.watchlist_add(actor=desk.analyst, kind="app", raw="FastTask", source="部反诈中心")
     now = dt.datetime.now(dt.UTC)
@@ -158,6 +159,7 @@ def test_an_analyst_groups_a_networks_reports_into_one_case(desk: Desk) -> None:
 
 def test_signals_with_an_everyday_app_link_nothing_in_a_batch_or_alone(desk: Desk) -> None:
     partner = make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+    early_warning.signal_partner_bind(actor=None, code="CMCC", user=partner)
     # Listed by mistake or on purpose: the signals score, yet 微信 must not join its users' networks.
     early_warning.watchlist_add(actor=desk.analyst, kind="app", raw="微信", source="部反诈中心")
     now = dt.datetime.now(dt.UTC)

@@ -98,6 +98,7 @@ def _wait(predicate: Any, seconds: float, worker: subprocess.Popen[str]) -> None
 
 def _setup(desk: Desk) -> User:
     partner = make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+    early_warning.signal_partner_bind(actor=None, code="CMCC", user=partner)
     early_warning.watchlist_add(actor=desk.analyst, kind="phone", raw=FRAUD_PHONE, source="部反诈中心")
     early_warning.watchlist_add(actor=desk.analyst, kind="account", raw=ACCOUNT_A, source="部反诈中心", bank="ICBC")
     return partner
