@@ -36,32 +36,7 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from measure import machine, postgres_database_url  # noqa: E402  (bench/ is on sys.path)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
-
-
-def setup_django(workdir: Path, database: str) -> str:
-    url = postgres_database_url("jingwu_bench_warning") if database == "postgres" else \
-        f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ["DATABASE_URL"] = url
-    os.environ["JINGWU_VAR_DIR"] = str(workdir)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "jingwu.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    import jingwu.urls  # noqa: F401  (imported once here, not inside the first timed batch)
-
-    return url
+from measure import django_on_scratch, machine, percentile  # noqa: E402  (bench/ is on sys.path)
 
 
 def people() -> tuple[Any, Any]:
@@ -222,7 +197,8 @@ def main() -> None:
     from jingwu.antifraud.tests.nats_server import running_nats
 
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-warning-") as tmp:
-        database_url = setup_django(Path(tmp), args.database)
+        database_url = django_on_scratch(Path(tmp), database=args.database, postgres_name="jingwu_bench_warning")
+        import jingwu.urls  # noqa: F401  (imported once here, not inside the first timed batch)
         _analyst, partner = people()
         with running_nats(Path(tmp) / "js") as url:
             ours_inline = inline(args.inline, partner)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -28,19 +27,7 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from measure import machine  # noqa: E402  (bench/ is on sys.path)
-
-
-def setup_django(workdir: Path) -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ["JINGWU_VAR_DIR"] = str(workdir)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "jingwu.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+from measure import django_on_scratch, machine  # noqa: E402  (bench/ is on sys.path)
 
 
 def union_find(edges: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -82,7 +69,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2017)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-linking-") as tmp:
-        setup_django(Path(tmp))
+        django_on_scratch(Path(tmp))
         from jingwu.antifraud import synthetic
         from jingwu.synthetic.services import province_build
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import random
 import sys
 import tempfile
@@ -40,32 +39,9 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from measure import PeakMemory, machine, postgres_database_url  # noqa: E402  (bench/ is on sys.path)
+from measure import PeakMemory, django_on_scratch, machine, percentile  # noqa: E402  (bench/ is on sys.path)
 
 BENCH_DB: Final = "jingwu_bench_cases"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))  # nearest rank
-    return ordered[rank]
-
-
-def setup_django(database: str, workdir: Path) -> None:
-    if database == "postgres":
-        os.environ["DATABASE_URL"] = postgres_database_url(BENCH_DB)
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ["JINGWU_VAR_DIR"] = str(workdir)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "jingwu.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    call_command("migrate", verbosity=0)
 
 
 def world() -> dict[str, Any]:
@@ -180,7 +156,7 @@ def timed(fn: Any, repeat: int) -> tuple[list[float], Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-cases-") as tmp:
-        setup_django(args.database, Path(tmp))
+        django_on_scratch(Path(tmp), database=args.database, postgres_name=BENCH_DB, test_environment=True)
         from django.conf import settings
         from django.db import connection
         from django.test import Client

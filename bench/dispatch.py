@@ -44,31 +44,9 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from measure import PeakMemory, machine, postgres_database_url  # noqa: E402  (bench/ is on sys.path)
+from measure import PeakMemory, django_on_scratch, machine, percentile  # noqa: E402  (bench/ is on sys.path)
 
 BENCH_DB: Final = "jingwu_bench_dispatch"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]  # nearest rank
-
-
-def setup_django(database: str, workdir: Path) -> None:
-    if database == "postgres":
-        os.environ["DATABASE_URL"] = postgres_database_url(BENCH_DB)
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ["JINGWU_VAR_DIR"] = str(workdir)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "jingwu.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def world(units: int, cities: int) -> dict[str, Any]:
@@ -301,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-dispatch-") as tmp:
         workdir = Path(tmp)
-        setup_django(args.database, workdir)
+        django_on_scratch(workdir, database=args.database, postgres_name=BENCH_DB)
         from jingwu.dispatch.models import PatrolUnit
         from jingwu.dispatch.selectors import open_incidents as open_of
 

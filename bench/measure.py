@@ -1,9 +1,11 @@
-"""What every benchmark measures the same way: peak memory of a process tree, a fresh
-PostgreSQL database to run against, and a one-line description of the machine."""
+"""What every benchmark does the same way: peak memory of a process tree, a fresh
+PostgreSQL database to run against, Django set up on a scratch database, nearest-rank
+percentiles, and a one-line description of the machine."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import threading
@@ -74,3 +76,33 @@ def machine() -> str:
                 break
     return (f"{os.cpu_count()} cores ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank `q`th percentile (q in 0..100); NaN for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+
+
+def django_on_scratch(workdir: Path, *, database: str = "sqlite", postgres_name: str = "jingwu_bench",
+                      test_environment: bool = False) -> str:
+    """Django on an empty, migrated database: an SQLite file in `workdir`, or a fresh PostgreSQL
+    database `postgres_name`; `workdir` is the var folder. Returns the database URL."""
+    url = (postgres_database_url(postgres_name) if database == "postgres"
+           else f"sqlite:///{workdir / 'bench.sqlite3'}")
+    os.environ["DATABASE_URL"] = url
+    os.environ["JINGWU_VAR_DIR"] = str(workdir)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "jingwu.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    if test_environment:  # the test client's in-memory mail and template hooks
+        from django.test.utils import setup_test_environment
+
+        setup_test_environment()
+    call_command("migrate", verbosity=0)
+    return url

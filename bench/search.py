@@ -9,7 +9,8 @@ SQLite database and the ground truth. When it holds no people yet it is made the
 ``jingwu seed --people P`` (P = N / 3.38, the entities a synthetic person brings) and
 ``jingwu link``; a later run reuses it. Then, in this one run, on the same data:
 
-- **indexing**: ``jingwu index rebuild`` (one worker) — documents/s and the index's size;
+- **indexing**: ``jingwu index rebuild`` with the workers it chooses (``--index-workers``) — documents/s,
+  CPU seconds and the index's size;
 - **query sets** drawn from the generator's ground truth with ``--query-seed``: ID number,
   phone (typed plain, spaced or +86), plate, two- and three-character names, traditional
   characters (the generator's own simplified→traditional map), pinyin (pypinyin, surnames
@@ -146,6 +147,9 @@ class Query:
     expected_top: list[int] = field(default_factory=list)  # identifier classes: any of these first
     relevant: list[int] = field(default_factory=list)  # name classes: entities bearing the name
     same_sound: bool = False  # a typo by a same-sound character (else any character: another name)
+    # Other-sound typos: people whose name differs from the typed one in one given-name
+    # character, the surname and length kept — as alike to the query as the intended person.
+    lookalikes: int = 0
 
 
 def pinyin_of(name: str) -> str:
@@ -221,11 +225,21 @@ def draw_queries(path: Path, per_class: int, seed: int) -> tuple[list[Query], di
     take("traditional", traditional)
     take("pinyin", lambda p: Query("", pinyin_key(p.name)))
 
+    by_shape: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for p in people:
+        by_shape[(synthetic_names.split_name(p.name)[0], len(p.name))][p.name] += 1
+
+    def lookalikes(text: str) -> int:
+        surname = synthetic_names.split_name(text)[0]
+        return sum(n for name, n in by_shape[(surname, len(text))].items()
+                   if sum(a != b for a, b in zip(name, text, strict=True)) == 1)
+
     def typo(p: Any) -> Query | None:
         text = synthetic_names.name_with_typo(rng, p.name)
         if text == p.name:
             return None
-        return Query("", text, similar=True, same_sound=pinyin_key(text) == pinyin_key(p.name))
+        same = pinyin_key(text) == pinyin_key(p.name)
+        return Query("", text, similar=True, same_sound=same, lookalikes=0 if same else lookalikes(text))
 
     take("typo", typo)
 
@@ -579,6 +593,12 @@ class ClassResult:
     recall10: float | None = None
     recall10_same_sound: float | None = None  # typo class: same-sound typos only
     same_sound: int = 0
+    # Typo class: the other-sound typos' recall@10 and its chance ceiling — the query tells
+    # the intended person from their look-alikes by nothing, so ten places hold them at
+    # best ten in `lookalikes`: the mean of min(1, 10 / lookalikes).
+    recall10_other_sound: float | None = None
+    other_sound_ceiling: float | None = None
+    other_sound_lookalikes_median: float | None = None
     empty: int = 0  # queries that found nothing
     timeouts: int = 0  # queries stopped at --peer-timeout (counted at the time they ran)
 
@@ -637,6 +657,12 @@ def measure_engine(engine: Engine, queries: Sequence[Query], warmup: int) -> tup
                          if q.same_sound]
                 r.same_sound = len(sound)
                 r.recall10_same_sound = statistics.fmean(sound) if sound else None
+                other = [(q, x) for q, x in zip([q for q in class_queries if q.relevant], recalls, strict=True)
+                         if not q.same_sound]
+                if other:
+                    r.recall10_other_sound = statistics.fmean(x for _q, x in other)
+                    r.other_sound_ceiling = statistics.fmean(min(1.0, 10 / max(1, q.lookalikes)) for q, _x in other)
+                    r.other_sound_lookalikes_median = statistics.median(q.lookalikes for q, _x in other)
         out[cls] = r
     return out, misses
 
@@ -671,6 +697,14 @@ def server_start(data: Path, port: int) -> subprocess.Popen[bytes]:
 # --------------------------------------------------------------------------- main
 
 
+def _cpu_seconds() -> float:
+    """This process's CPU time and its finished children's (a rebuild's workers)."""
+    import resource
+
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -687,6 +721,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-timeout", type=float, default=10.0,
                         help="seconds a peer's query may run before it is stopped and counted as such (10)")
     parser.add_argument("--skip-rebuild", action="store_true", help="keep the index as it is (no indexing figure)")
+    parser.add_argument("--index-workers", type=int, default=None,
+                        help="processes building documents (default: as `jingwu index rebuild` chooses)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args(argv)
     engines = [e for e in args.engines.split(",") if e]
@@ -724,12 +760,16 @@ def main(argv: list[str] | None = None) -> int:
 
     # Indexing.
     if not args.skip_rebuild:
+        from jingwu.search.management.commands.index import PARALLEL_FROM
+
+        workers = args.index_workers or (min(2, os.cpu_count() or 1) if entities >= PARALLEL_FROM else 1)
         with PeakMemory() as memory:
-            started = time.perf_counter()
-            rebuilt = services.index_rebuild(workers=1)
+            cpu, started = _cpu_seconds(), time.perf_counter()
+            rebuilt = services.index_rebuild(workers=workers)
             seconds = time.perf_counter() - started
+            cpu = _cpu_seconds() - cpu
         report["indexing"] = {"documents": rebuilt.total, "seconds": seconds, "docs_per_s": rebuilt.total / seconds,
-                              "peak_rss": memory.peak}
+                              "peak_rss": memory.peak, "workers": workers, "cpu_s": cpu}
     report.setdefault("indexing", {})["index_bytes"] = _folder_bytes(Path(settings.JINGWU_SEARCH_DIR))
     print(f"Indexing: {report['indexing']}", flush=True)
 
@@ -797,6 +837,10 @@ def main(argv: list[str] | None = None) -> int:
                 server.wait(timeout=30)
                 server = None
             print(f"  {ENGINE_LABELS[name]}: {time.perf_counter() - started:.1f} s", flush=True)
+            if args.out:  # what is measured so far survives a run stopped before the end
+                partial = {n: {c: asdict(r) for c, r in by_class.items()} for n, by_class in results.items()}
+                args.out.write_text(json.dumps({**report, "results": partial, "misses": misses, "partial": True},
+                                               ensure_ascii=False, indent=1))
     finally:
         if server is not None:
             server.terminate()
@@ -823,8 +867,10 @@ def print_table(report: dict[str, Any], results: dict[str, dict[str, ClassResult
           f"{report['queries_per_class']} queries a class, query seed {report['query_seed']}.")
     print(f"Machine: {report['machine']}; load average {report['load_average'][0]:.1f}")
     if "docs_per_s" in idx:
-        print(f"Indexing (jingwu index rebuild, 1 worker): {idx['documents']:,} documents in {idx['seconds']:.1f} s "
-              f"= {idx['docs_per_s']:,.0f} docs/s (target ≥ {TARGET_DOCS_PER_S:,}); index "
+        workers = idx.get("workers", 1)
+        print(f"Indexing (jingwu index rebuild, {workers} worker{'s' if workers > 1 else ''}): {idx['documents']:,} "
+              f"documents in {idx['seconds']:.1f} s = {idx['docs_per_s']:,.0f} docs/s (target ≥ "
+              f"{TARGET_DOCS_PER_S:,}), {idx.get('cpu_s', math.nan):.1f} CPU s; index "
               f"{idx['index_bytes'] / 2**20:.1f} MiB; peak RSS {idx['peak_rss'] / 2**20:.0f} MiB")
     peers = report.get("peers")
     if peers:
@@ -872,6 +918,11 @@ def print_table(report: dict[str, Any], results: dict[str, dict[str, ClassResult
     if typo:
         print(f"{'  typo, same-sound only':<28}" + "".join(f"{_fmt(r.recall10_same_sound, 3):>10}" for _n, r in typo)
               + f"   ({typo[0][1].same_sound} of {typo[0][1].queries} typos are same-sound)")
+        first = typo[0][1]
+        print(f"{'  typo, other-sound only':<28}" + "".join(f"{_fmt(r.recall10_other_sound, 3):>10}"
+                                                          for _n, r in typo)
+              + f"   (chance ceiling {_fmt(first.other_sound_ceiling, 3)}: median "
+                f"{_fmt(first.other_sound_lookalikes_median, 0)} people one given-name character away)")
     ours = results.get("selector")
     if ours:
         print()

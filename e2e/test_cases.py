@@ -118,14 +118,19 @@ def test_a_criminal_case_from_incident_to_transfer(browser: Any, live_server: An
     # The officer may not decide: the filing decision is the chief's.
     assert officer.locator("#action-file").count() == 0
 
+    # The reviewer and then the chief reach the case from their inboxes.
     reviewer = signed_in("fazhi")
-    reviewer.goto(f"/cases/{case.pk}/")
+    reviewer.get_by_role("link", name=f"法制审核：{case.number} 立案/不予立案决定").click()
+    reviewer.get_by_role("heading", level=1, name=case.number).wait_for()
     reviewer.locator(".review-pending textarea").fill("事实清楚，同意立案")
     reviewer.locator(".review-pending").get_by_role("button", name="审核通过").click()
     reviewer.locator(".review-approved").wait_for()
 
+    assert _lookup(reporter, case.number, code) == "审查中"
+
     chief = signed_in("suozhang")
-    chief.goto(f"/cases/{case.pk}/")
+    chief.get_by_role("link", name=f"待决定：{case.number} 立案/不予立案决定（法制审核已通过）").click()
+    chief.get_by_role("heading", level=1, name=case.number).wait_for()
     _take(chief, "file")
     assert _state(chief) == "已立案"
     assert _lookup(reporter, case.number, code) == "已立案"
@@ -146,8 +151,11 @@ def test_a_criminal_case_from_incident_to_transfer(browser: Any, live_server: An
     reviewer.goto(f"/cases/{case.pk}/")
     reviewer.locator(".review-pending").get_by_role("button", name="审核通过").click()
     reviewer.locator(".review-pending").wait_for(state="detached")
+    assert _lookup(reporter, case.number, code) == "办理中"
 
-    chief.goto(f"/cases/{case.pk}/")
+    chief.goto("/")
+    chief.get_by_role("link", name=f"待决定：{case.number} 移送审查起诉（法制审核已通过）").click()
+    chief.get_by_role("heading", level=1, name=case.number).wait_for()
     _take(chief, "transfer")
     assert _state(chief) == "已移送审查起诉"
     assert _lookup(reporter, case.number, code) == "已移送审查起诉"

@@ -79,6 +79,11 @@ def phone(raw: str) -> Indicator:
         if len(digits) < 3:
             raise IndicatorError("bad_length", f"a phone number has 3 to 20 digits, got {len(digits)}")
         return Indicator("phone", cleaned, raw, False, (reason,))
+    national = digits[2:] if cleaned.startswith("+86") else digits[4:] if digits.startswith("0086") else digits
+    if len(national) == 11 and national.startswith("1"):
+        # Mobile-shaped but not an allocated range (179…): one value however the prefix was
+        # written, which phonenumbers alone does not give (it reads 179 as a dialling prefix).
+        return Indicator("phone", f"+86{national}", raw, False, (reason,))
     try:
         number = phonenumbers.parse(cleaned, "CN")
     except phonenumbers.NumberParseException:

@@ -5,7 +5,8 @@ the pages; refusals are 403, bad input 400 naming the field, unknown ids 404."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -14,9 +15,11 @@ from ninja import Field, Router, Schema, Status
 from jingwu.cases import categories, documents, selectors, services
 from jingwu.cases.models import Case, CaseDocument, CaseTask, LegalReview
 from jingwu.cases.workflow import WORKFLOWS, Document
-from jingwu.core.models import Unit, User
+from jingwu.core.access import Action
+from jingwu.core.models import User
 
 router = Router(tags=["cases"])
+M = TypeVar("M")
 MAX_ID = 2**63 - 1
 PAGE_SIZE = 50
 
@@ -214,6 +217,16 @@ def _case(request: HttpRequest, case_id: int) -> Case | None:
     return selectors.cases_visible(_actor(request)).select_related("unit", "owner").filter(pk=case_id).first()
 
 
+def _one(get: Callable[[User, int], M], request: HttpRequest, pk: int, missing: type[Exception]) -> M | None:
+    """One object of a case the actor may see, through its scoped selector; None otherwise."""
+    if not 0 < pk <= MAX_ID:
+        return None
+    try:
+        return get(_actor(request), pk)
+    except missing:
+        return None
+
+
 def _case_out(case: Case) -> dict[str, Any]:
     wf = WORKFLOWS[case.case_type]
     state = wf.states[case.state]
@@ -238,7 +251,7 @@ def case_list(request: HttpRequest, page: int = 1, state: str = "", case_type: s
 @router.post("/", response={201: AcceptOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut}, url_name="cases_accept",
              summary="Accept a report taken at a station or online")
 def case_accept(request: HttpRequest, payload: AcceptIn) -> Any:
-    unit = Unit.objects.filter(code=payload.unit_code).first()
+    unit = selectors.unit_for(_actor(request), payload.unit_code, Action.CASE_RECORD, request=request)
     if unit is None:
         return _not_found("unit", payload.unit_code)
     acceptance = services.case_accept(
@@ -322,9 +335,8 @@ def reviews_pending(request: HttpRequest) -> Any:
                                                         404: ErrorOut},
              url_name="review_decide", summary="Approve or return a legal review")
 def review_decide(request: HttpRequest, review_id: int, payload: ReviewDecisionIn) -> Any:
-    review = (LegalReview.objects.select_related("case__unit").filter(pk=review_id).first()
-              if 0 < review_id <= MAX_ID else None)
-    if review is None or _case(request, review.case_id) is None:
+    review = _one(selectors.review_get, request, review_id, LegalReview.DoesNotExist)
+    if review is None:
         return _not_found("review", review_id)
     review = services.legal_review_decide(actor=_actor(request), review=review, approve=payload.approve,
                                           opinion=payload.opinion)
@@ -337,7 +349,7 @@ def task_assign(request: HttpRequest, case_id: int, payload: TaskIn) -> Any:
     case = _case(request, case_id)
     if case is None:
         return _not_found("case", case_id)
-    assignee = User.objects.filter(username=payload.assignee, is_active=True).first()
+    assignee = selectors.case_worker(case, payload.assignee)
     if assignee is None:
         return _not_found("user", payload.assignee)
     task = services.task_assign(actor=_actor(request), case=case, title=payload.title, assignee=assignee,
@@ -349,9 +361,8 @@ def task_assign(request: HttpRequest, case_id: int, payload: TaskIn) -> Any:
 @router.post("/tasks/{task_id}/done", response={200: TaskOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
              url_name="case_task_done", summary="Complete a task")
 def task_done(request: HttpRequest, task_id: int, payload: TaskDoneIn) -> Any:
-    task = (CaseTask.objects.select_related("case__unit", "assignee").filter(pk=task_id).first()
-            if 0 < task_id <= MAX_ID else None)
-    if task is None or _case(request, task.case_id) is None:
+    task = _one(selectors.task_get, request, task_id, CaseTask.DoesNotExist)
+    if task is None:
         return _not_found("task", task_id)
     task = services.task_complete(actor=_actor(request), task=task, result=payload.result)
     return Status(200, {"id": task.pk, "case_id": task.case_id, "title": task.title,
@@ -364,7 +375,7 @@ def owner_assign(request: HttpRequest, case_id: int, payload: OwnerIn) -> Any:
     case = _case(request, case_id)
     if case is None:
         return _not_found("case", case_id)
-    owner = User.objects.filter(username=payload.username, is_active=True).first()
+    owner = selectors.case_worker(case, payload.username)
     if owner is None:
         return _not_found("user", payload.username)
     return Status(200, _case_out(services.case_assign_owner(actor=_actor(request), case=case, owner=owner)))
@@ -394,9 +405,8 @@ def case_documents(request: HttpRequest, case_id: int) -> Any:
 @router.get("/documents/{document_id}/pdf", response={200: None, 404: ErrorOut}, url_name="case_document_pdf",
             summary="A document as PDF (a receipt without its lookup code)")
 def document_pdf(request: HttpRequest, document_id: int) -> Any:
-    doc = (CaseDocument.objects.select_related("case__unit").filter(pk=document_id).first()
-           if 0 < document_id <= MAX_ID else None)
-    if doc is None or _case(request, doc.case_id) is None:
+    doc = _one(selectors.document_get, request, document_id, CaseDocument.DoesNotExist)
+    if doc is None:
         return _not_found("document", document_id)
     from jingwu.core import audit
 
@@ -414,7 +424,7 @@ def supervision_overview(request: HttpRequest, unit: str = "") -> Any:
     actor = _actor(request)
     chosen = None
     if unit:
-        chosen = Unit.objects.filter(code=unit[:32]).first()
+        chosen = selectors.unit_for(actor, unit, Action.SUPERVISION_READ, request=request)
         if chosen is None:
             return _not_found("unit", unit)
     overview = selectors.supervision_overview(actor, unit=chosen, request=request)

@@ -72,6 +72,50 @@ def case_get(actor: User, pk: int, *, request: Any = None) -> Case:
     return case
 
 
+def _in_visible_cases(actor: User, qs: QuerySet[Any]) -> QuerySet[Any]:
+    return access.scope(actor, Action.CASE_READ, qs.select_related("case__unit"), unit_field="case__unit")
+
+
+def review_get(actor: User, pk: int) -> LegalReview:
+    """A legal review of a case the actor may see (LegalReview.DoesNotExist otherwise)."""
+    return _in_visible_cases(actor, LegalReview.objects.all()).get(pk=pk)
+
+
+def task_get(actor: User, pk: int) -> CaseTask:
+    """A task of a case the actor may see (CaseTask.DoesNotExist otherwise)."""
+    return _in_visible_cases(actor, CaseTask.objects.select_related("assignee")).get(pk=pk)
+
+
+def measure_get(actor: User, pk: int) -> CoerciveMeasure:
+    """A coercive measure of a case the actor may see (CoerciveMeasure.DoesNotExist otherwise)."""
+    return _in_visible_cases(actor, CoerciveMeasure.objects.all()).get(pk=pk)
+
+
+def document_get(actor: User, pk: int) -> CaseDocument:
+    """A document of a case the actor may see (CaseDocument.DoesNotExist otherwise)."""
+    return _in_visible_cases(actor, CaseDocument.objects.all()).get(pk=pk)
+
+
+def case_worker(case: Case, username: str) -> User | None:
+    """The active user of that name who may work on `case` (holds a role over its unit), to
+    name as its officer in charge or a task's assignee; None for anyone else, so a name
+    elsewhere in the force reads the same as an unknown one. `case` comes from the actor's
+    own scoped read (case_get, cases_visible)."""
+    user = User.objects.filter(username=username[:150], is_active=True).first() if username else None
+    if user is None or not access.can(user, Action.CASE_RECORD, case.unit):
+        return None
+    return user
+
+
+def unit_for(actor: User, code: str, action: str, *, request: Any = None) -> Unit | None:
+    """The unit with this code, for the actor to take `action` at: None when there is no
+    such unit; PermissionDenied (audited) when it lies outside the actor's jurisdiction."""
+    unit = Unit.objects.filter(code=code[:32]).first() if code else None
+    if unit is not None:
+        access.check(actor, action, unit, object_type="unit", object_id=unit.code, request=request)
+    return unit
+
+
 def case_parties(actor: User, case: Case, *, request: Any = None) -> list[CaseParty]:
     """The people in a case. Needs a stated purpose (PurposeRequired otherwise); audited."""
     person_read(actor, object_type="case_parties", object_id=case.number, unit=case.unit,

@@ -358,6 +358,7 @@ def _accept(*, actor: User, unit: Unit, case_type: str, category: str, summary: 
     return Acceptance(case=case, lookup_code=code, created=True, receipt=receipt, receipt_html=receipt_html)
 
 
+@access.refusals_audited
 def case_accept(*, actor: User, unit: Unit, case_type: str, category: str, summary: str,
                 reported_at: dt.datetime, origin: str = Origin.STATION, parties: Sequence[PartyIn] = (),
                 owner: User | None = None, extra_categories: Sequence[str] = (),
@@ -371,6 +372,7 @@ def case_accept(*, actor: User, unit: Unit, case_type: str, category: str, summa
                    extra_categories=extra_categories, incident=None, now=_now(now))
 
 
+@access.refusals_audited
 def case_accept_from_incident(*, actor: User, incident_app: str, incident_id: str | int, incident_number: str,
                               unit: Unit, case_type: str, category: str, summary: str, reported_at: dt.datetime,
                               reporter: PartyIn | None = None, parties: Sequence[PartyIn] = (),
@@ -479,6 +481,7 @@ def _owner_item(actor: User | None, case: Case, owner: User, now: dt.datetime) -
         dedupe_key=f"cases:owner:{case.pk}:{owner.pk}")
 
 
+@access.refusals_audited
 def case_assign_owner(*, actor: User, case: Case, owner: User, now: dt.datetime | None = None) -> Case:
     """The officer in charge 主办民警; it lands in their inbox."""
     now = _now(now)
@@ -590,6 +593,7 @@ def _clean_penalty(case: Case, penalty: PenaltyIn | None) -> tuple[dict[str, Any
             "party_id": party.pk}, party
 
 
+@access.refusals_audited
 def case_transition(*, actor: User | None, case: Case, transition: str, note: str = "", reason: str = "",
                     penalty: PenaltyIn | None = None, review_subject: str = "", via: str = "station",
                     now: dt.datetime | None = None) -> CaseEvent:
@@ -652,6 +656,7 @@ def case_transition(*, actor: User | None, case: Case, transition: str, note: st
         if review is not None:
             review.used_by = event
             review.save(update_fields=["used_by"])
+            _approval_done(actor, review)
 
         # The case itself.
         changed = ["state", "state_entered_at"]
@@ -776,6 +781,31 @@ def _review_open(actor: User | None, case: Case, subject: str, proposal: str, de
     return review
 
 
+def _approval_item(actor: User | None, case: Case, review: LegalReview, now: dt.datetime) -> None:
+    """The decision an approved review allows, in the inbox of whoever takes it: the chief's
+    unit for approvals (审批), the officer in charge for what a sworn officer decides alone."""
+    if review.subject == Subject.MEASURE:
+        kind = review.details.get("measure", "")
+        action = MEASURES[kind].action if kind in MEASURES else Action.CASE_APPROVE
+    elif review.subject == Subject.PENALTY and case.state == "fast_track":
+        action = Action.CASE_DECIDE
+    else:
+        action = Action.CASE_APPROVE
+    owner = case.owner if case.owner_id is not None and action == Action.CASE_DECIDE else None
+    what = review.measure_label if review.subject == Subject.MEASURE else str(Subject(review.subject).label)
+    core_services.workitem_create(
+        actor=actor, title=_("待决定：%(number)s %(what)s（法制审核已通过）") % {"number": case.number, "what": what},
+        kind="cases.approval", assignee_user=owner,
+        assignee_unit=None if owner is not None else _nearest_unit_with(case.unit, action),
+        priority=WorkItemPriority.HIGH, source_app=APP, source_type="approval", source_id=str(review.pk),
+        url=_case_url(case.pk), dedupe_key=f"cases:approval:{review.pk}")
+
+
+def _approval_done(actor: User | None, review: LegalReview) -> None:
+    core_services.workitems_close(actor=actor, source_app=APP, source_type="approval", source_ids=[str(review.pk)])
+
+
+@access.refusals_audited
 def legal_review_request(*, actor: User, case: Case, subject: str, proposal: str = "",
                          measure: str = "", now: dt.datetime | None = None) -> LegalReview:
     """Ask the legal department to review a proposed decision (filing/decline, a coercive
@@ -803,6 +833,7 @@ def legal_review_request(*, actor: User, case: Case, subject: str, proposal: str
     return review
 
 
+@access.refusals_audited
 def legal_review_decide(*, actor: User, review: LegalReview, approve: bool, opinion: str = "",
                         now: dt.datetime | None = None) -> LegalReview:
     """The legal reviewer's word. The one who asked for the review may not give it."""
@@ -824,12 +855,15 @@ def legal_review_decide(*, actor: User, review: LegalReview, approve: bool, opin
                details={"review": review.pk, "subject": review.subject, "outcome": review.outcome})
         core_services.workitems_close(actor=actor, source_app=APP, source_type="legal_review",
                                       source_ids=[str(review.pk)])
+        if approve:
+            _approval_item(actor, case, review, now)
         _audit(actor, "case.legal_review", case, review=review.pk, subject=review.subject, outcome=review.outcome)
     return review
 
 
 # --------------------------------------------------------------------------- coercive measures
 
+@access.refusals_audited
 def measure_take(*, actor: User, case: Case, kind: str, party_id: int | None = None, note: str = "",
                  now: dt.datetime | None = None) -> CoerciveMeasure:
     """A coercive measure, after an approved legal review proposing it; custody measures
@@ -865,6 +899,7 @@ def measure_take(*, actor: User, case: Case, kind: str, party_id: int | None = N
                                 "legal_reviewer_id": review.reviewer_id})
         review.used_by = event
         review.save(update_fields=["used_by"])
+        _approval_done(actor, review)
         if measure.clock:
             _clock_start(case, measure.clock, now, measure=taken)
         Case.objects.filter(pk=case.pk).update(activity_at=now)
@@ -872,6 +907,7 @@ def measure_take(*, actor: User, case: Case, kind: str, party_id: int | None = N
     return taken
 
 
+@access.refusals_audited
 def measure_extend(*, actor: User, measure: CoerciveMeasure, note: str = "",
                    now: dt.datetime | None = None) -> Deadline:
     """The next statutory extension of a custody clock (approved by the chief or above)."""
@@ -896,6 +932,7 @@ def measure_extend(*, actor: User, measure: CoerciveMeasure, note: str = "",
     return deadline
 
 
+@access.refusals_audited
 def measure_end(*, actor: User, measure: CoerciveMeasure, reason: str, now: dt.datetime | None = None) -> None:
     now = _now(now)
     case = measure.case
@@ -918,6 +955,7 @@ def _working(case: Case) -> None:
         raise ServiceError(_("案件当前状态不能再添加办案记录。"), field="case")
 
 
+@access.refusals_audited
 def task_assign(*, actor: User, case: Case, title: str, assignee: User, due_at: dt.datetime | None = None,
                 now: dt.datetime | None = None) -> CaseTask:
     """An investigation task in the assignee's inbox."""
@@ -943,6 +981,7 @@ def task_assign(*, actor: User, case: Case, title: str, assignee: User, due_at: 
     return task
 
 
+@access.refusals_audited
 def task_complete(*, actor: User, task: CaseTask, result: str = "", now: dt.datetime | None = None) -> CaseTask:
     """Done by its assignee (or whoever may investigate the case); an investigative act."""
     now = _now(now)
@@ -966,6 +1005,7 @@ def task_complete(*, actor: User, task: CaseTask, result: str = "", now: dt.date
     return task
 
 
+@access.refusals_audited
 def evidence_add(*, actor: User, case: Case, kind: str, description: str,
                  collected_at: dt.datetime | None = None, now: dt.datetime | None = None) -> EvidenceItem:
     now = _now(now)
@@ -989,6 +1029,7 @@ def evidence_add(*, actor: User, case: Case, kind: str, description: str,
     return item
 
 
+@access.refusals_audited
 def party_add(*, actor: User, case: Case, party: PartyIn, now: dt.datetime | None = None) -> CaseParty:
     now = _now(now)
     access.check(actor, Action.CASE_RECORD, case.unit, object_type="case", object_id=case.number)
@@ -1022,6 +1063,7 @@ def _issue(actor: User | None, case: Case, kind: str, now: dt.datetime, *, event
     return doc, shown
 
 
+@access.refusals_audited
 def receipt_reissue(*, actor: User, case: Case, now: dt.datetime | None = None) -> Acceptance:
     """A new receipt with a new lookup code (the old code stops working): for a reporter
     who lost theirs. The code is returned once."""
@@ -1037,6 +1079,7 @@ def receipt_reissue(*, actor: User, case: Case, now: dt.datetime | None = None) 
     return Acceptance(case=case, lookup_code=code, created=False, receipt=doc, receipt_html=html)
 
 
+@access.refusals_audited
 def receipt_with_code(*, actor: User, case: Case, code: str) -> str:
     """The receipt's HTML with the lookup code filled in, for printing it again; only with
     the right code (nothing here can recover a code)."""

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -43,7 +43,7 @@ from jingwu.core.access import Action
 from jingwu.core.models import Unit, User
 from jingwu.core.purpose import PurposeRequired
 from jingwu.core.services import ServiceError
-from jingwu.core.views import _shell, portal_view
+from jingwu.core.views import _shell, form_action, portal_user, portal_view
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000  # the list counts up to here; beyond, "10000+" (a full count of a million rows is slow)
@@ -63,10 +63,7 @@ class CappedPaginator(Paginator):
 MAX_ID = 2**63 - 1
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
+_user = portal_user
 
 
 def _case_or_404(user: User, pk: int, request: HttpRequest | None = None) -> Case:
@@ -80,8 +77,12 @@ def _case_or_404(user: User, pk: int, request: HttpRequest | None = None) -> Cas
         raise Http404(_("没有这个案件，或不在您的管辖范围内。")) from None
 
 
+def _back_url(case: Case, anchor: str = "") -> str:
+    return reverse("cases:detail", args=[case.pk]) + (f"#{anchor}" if anchor else "")
+
+
 def _back(case: Case, anchor: str = "") -> HttpResponse:
-    return redirect(reverse("cases:detail", args=[case.pk]) + (f"#{anchor}" if anchor else ""))
+    return redirect(_back_url(case, anchor))
 
 
 def _ask_purpose(request: HttpRequest, case: Case) -> HttpResponse:
@@ -257,18 +258,10 @@ def case_transition(request: HttpRequest, pk: int) -> HttpResponse:
 def review_request(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     case = _case_or_404(user, pk)
-    form = ReviewRequestForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("提交的内容无效。"))
-        return _back(case, "reviews")
-    try:
-        services.legal_review_request(actor=user, case=case, subject=form.cleaned_data["subject"],
-                                      proposal=form.cleaned_data["proposal"], measure=form.cleaned_data["measure"])
-    except (ServiceError, PermissionDenied) as exc:
-        _refused(request, exc)
-    else:
-        messages.success(request, _("已提请法制审核。"))
-    return _back(case, "reviews")
+    return form_action(
+        request, ReviewRequestForm(request.POST), back=_back_url(case, "reviews"), done=_("已提请法制审核。"),
+        run=lambda data: services.legal_review_request(actor=user, case=case, subject=data["subject"],
+                                                       proposal=data["proposal"], measure=data["measure"]))
 
 
 @portal_view(Action.CASE_LEGAL_REVIEW)
@@ -277,20 +270,15 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     if not 0 < pk <= MAX_ID:
         raise Http404
-    review = get_object_or_404(LegalReview.objects.select_related("case__unit"), pk=pk)
-    case = _case_or_404(user, review.case_id)
-    form = ReviewDecideForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("提交的内容无效。"))
-        return _back(case, "reviews")
     try:
-        services.legal_review_decide(actor=user, review=review, approve=form.cleaned_data["outcome"] == "approve",
-                                     opinion=form.cleaned_data["opinion"])
-    except (ServiceError, PermissionDenied) as exc:
-        _refused(request, exc)
-    else:
-        messages.success(request, _("审核意见已记录。"))
-    return _back(case, "reviews")
+        review = selectors.review_get(user, pk)
+    except LegalReview.DoesNotExist:
+        raise Http404 from None
+    case = _case_or_404(user, review.case_id)
+    return form_action(
+        request, ReviewDecideForm(request.POST), back=_back_url(case, "reviews"), done=_("审核意见已记录。"),
+        run=lambda data: services.legal_review_decide(actor=user, review=review, approve=data["outcome"] == "approve",
+                                                      opinion=data["opinion"]))
 
 
 @portal_view(Action.CASE_READ)
@@ -300,7 +288,7 @@ def task_add(request: HttpRequest, pk: int) -> HttpResponse:
     case = _case_or_404(user, pk)
     form = TaskForm(request.POST)
     if form.is_valid():
-        assignee = User.objects.filter(username=form.cleaned_data["assignee"], is_active=True).first()
+        assignee = selectors.case_worker(case, form.cleaned_data["assignee"])
         if assignee is None:
             messages.error(request, _("没有这个用户：%(name)s。") % {"name": form.cleaned_data["assignee"]})
             return _back(case, "tasks")
@@ -322,7 +310,10 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     if not 0 < pk <= MAX_ID:
         raise Http404
-    task = get_object_or_404(CaseTask.objects.select_related("case__unit"), pk=pk)
+    try:
+        task = selectors.task_get(user, pk)
+    except CaseTask.DoesNotExist:
+        raise Http404 from None
     case = _case_or_404(user, task.case_id)
     form = TaskDoneForm(request.POST)
     try:
@@ -339,18 +330,11 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
 def evidence_add(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     case = _case_or_404(user, pk)
-    form = EvidenceForm(request.POST)
-    if form.is_valid():
-        try:
-            services.evidence_add(actor=user, case=case, kind=form.cleaned_data["kind"],
-                                  description=form.cleaned_data["description"])
-        except (ServiceError, PermissionDenied) as exc:
-            _refused(request, exc)
-        else:
-            messages.success(request, _("证据已登记。"))
-    else:
-        messages.error(request, _("请选择证据种类并填写描述。"))
-    return _back(case, "evidence")
+    return form_action(
+        request, EvidenceForm(request.POST), back=_back_url(case, "evidence"),
+        invalid=_("请选择证据种类并填写描述。"), done=_("证据已登记。"),
+        run=lambda data: services.evidence_add(actor=user, case=case, kind=data["kind"],
+                                               description=data["description"]))
 
 
 @portal_view(Action.CASE_READ)
@@ -358,19 +342,11 @@ def evidence_add(request: HttpRequest, pk: int) -> HttpResponse:
 def party_add(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     case = _case_or_404(user, pk)
-    form = PartyForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.party_add(actor=user, case=case, party=services.PartyIn(data["role"], data["entity"],
-                                                                              data["name"], data["phone"]))
-        except (ServiceError, PermissionDenied) as exc:
-            _refused(request, exc)
-        else:
-            messages.success(request, _("当事人已添加。"))
-    else:
-        messages.error(request, _("请选择身份并填写姓名或实体编号。"))
-    return _back(case, "parties")
+    return form_action(
+        request, PartyForm(request.POST), back=_back_url(case, "parties"),
+        invalid=_("请选择身份并填写姓名或实体编号。"), done=_("当事人已添加。"),
+        run=lambda data: services.party_add(actor=user, case=case, party=services.PartyIn(
+            data["role"], data["entity"], data["name"], data["phone"])))
 
 
 @portal_view(Action.CASE_READ)
@@ -378,24 +354,19 @@ def party_add(request: HttpRequest, pk: int) -> HttpResponse:
 def measure_take(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     case = _case_or_404(user, pk)
-    form = MeasureForm(request.POST)
-    if form.is_valid():
-        try:
-            services.measure_take(actor=user, case=case, kind=form.cleaned_data["kind"],
-                                  party_id=form.cleaned_data["party"], note=form.cleaned_data["note"])
-        except (ServiceError, PermissionDenied) as exc:
-            _refused(request, exc)
-        else:
-            messages.success(request, _("强制措施已登记。"))
-    else:
-        messages.error(request, _("提交的内容无效。"))
-    return _back(case, "measures")
+    return form_action(
+        request, MeasureForm(request.POST), back=_back_url(case, "measures"), done=_("强制措施已登记。"),
+        run=lambda data: services.measure_take(actor=user, case=case, kind=data["kind"], party_id=data["party"],
+                                               note=data["note"]))
 
 
 def _measure(user: User, pk: int) -> tuple[CoerciveMeasure, Case]:
     if not 0 < pk <= MAX_ID:
         raise Http404
-    measure = get_object_or_404(CoerciveMeasure.objects.select_related("case__unit"), pk=pk)
+    try:
+        measure = selectors.measure_get(user, pk)
+    except CoerciveMeasure.DoesNotExist:
+        raise Http404 from None
     return measure, _case_or_404(user, measure.case_id)
 
 
@@ -418,17 +389,10 @@ def measure_extend(request: HttpRequest, pk: int) -> HttpResponse:
 def measure_end(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     measure, case = _measure(user, pk)
-    form = MeasureEndForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("请填写解除或变更的理由。"))
-        return _back(case, "measures")
-    try:
-        services.measure_end(actor=user, measure=measure, reason=form.cleaned_data["reason"])
-    except (ServiceError, PermissionDenied) as exc:
-        _refused(request, exc)
-    else:
-        messages.success(request, _("强制措施已解除。"))
-    return _back(case, "measures")
+    return form_action(
+        request, MeasureEndForm(request.POST), back=_back_url(case, "measures"),
+        invalid=_("请填写解除或变更的理由。"), done=_("强制措施已解除。"),
+        run=lambda data: services.measure_end(actor=user, measure=measure, reason=data["reason"]))
 
 
 @portal_view(Action.CASE_READ)
@@ -437,7 +401,7 @@ def owner_assign(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     case = _case_or_404(user, pk)
     name = request.POST.get("owner", "").strip()[:150]
-    owner = User.objects.filter(username=name, is_active=True).first()
+    owner = selectors.case_worker(case, name)
     if owner is None:
         messages.error(request, _("没有这个用户：%(name)s。") % {"name": name})
         return _back(case)
@@ -495,8 +459,10 @@ def receipt_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 def _document(user: User, pk: int, request: HttpRequest) -> CaseDocument:
     if not 0 < pk <= MAX_ID:
         raise Http404
-    doc = get_object_or_404(CaseDocument.objects.select_related("case__unit"), pk=pk)
-    _case_or_404(user, doc.case_id)
+    try:
+        doc = selectors.document_get(user, pk)
+    except CaseDocument.DoesNotExist:
+        raise Http404 from None
     from jingwu.core import audit
 
     audit.record(actor=user, action="case.document_read", object_type="case_document", object_id=doc.number,
@@ -520,11 +486,14 @@ def document_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --------------------------------------------------------------------------- supervision
 
-def _supervised_unit(user: User, code: str) -> Unit | None:
+def _supervised_unit(request: HttpRequest, user: User, code: str) -> Unit | None:
     if not code:
         return None
-    unit = Unit.objects.filter(code=code[:32]).first()
-    if unit is None or not access.can(user, Action.SUPERVISION_READ, unit):
+    try:
+        unit = selectors.unit_for(user, code, Action.SUPERVISION_READ, request=request)
+    except PermissionDenied:
+        unit = None
+    if unit is None:
         raise Http404(_("没有这个单位，或不在您的督察范围内。"))
     return unit
 
@@ -543,7 +512,7 @@ ANOMALY_LABELS = {
 @require_GET
 def supervision(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    unit = _supervised_unit(user, request.GET.get("unit", ""))
+    unit = _supervised_unit(request, user, request.GET.get("unit", ""))
     kind = request.GET.get("kind", "")
     overview = selectors.supervision_overview(user, unit=unit, request=request)
     items: list[dict[str, Any]] = []
@@ -571,7 +540,7 @@ def _anomaly_label(kind: str) -> str:
 @require_GET
 def closed_loop(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    unit = _supervised_unit(user, request.GET.get("unit", ""))
+    unit = _supervised_unit(request, user, request.GET.get("unit", ""))
     today = timezone.localdate()
     form = ReportPeriodForm(request.GET or None, initial={"start": today.replace(day=1), "end": today})
     if form.is_bound and form.is_valid() and form.cleaned_data["start"] <= form.cleaned_data["end"]:

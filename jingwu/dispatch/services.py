@@ -18,6 +18,7 @@ Callers (pages, API, the simulator, the benchmark) use:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -891,7 +892,9 @@ def _offer_to_cases(actor: User | None, incident: Incident, now: datetime) -> st
     try:
         with transaction.atomic():
             reference = intake(actor=actor, incident=_handoff_of(incident))
-    except Exception:  # the case module's failure must not lose the handling result
+    except Exception as exc:  # the case module's failure must not lose the handling result
+        if isinstance(exc, access.Refused):  # its on-commit audit went with the savepoint: owe it to ours
+            transaction.on_commit(functools.partial(access.audit_refusal, exc, committed=True))
         logger.exception("case intake failed for incident %s", incident.number)
         return "failed"
     if not reference:

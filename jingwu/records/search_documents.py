@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
 from django.db import connection
 from django.db.models import Case, JSONField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
@@ -57,6 +58,10 @@ _NOT_TEXT: Final = frozenset({"sex", "division_code", "household_id", "lon", "la
                               "legal_rep_name"}) | ID_NUMBER_FIELDS
 _NOT_OWN_TEXT: Final = _NOT_TEXT | {"vin"}
 _EPOCH: Final = dt.datetime.fromtimestamp(0, tz=dt.UTC)
+# Ids spread over at most this many times their number are read as a range and picked
+# in Python: Django prepares every value of an IN list one by one, which cost more than
+# the rows a rebuild's consecutive ids leave out.
+_RANGE_SPREAD: Final = 2
 
 
 # An ID number under a field name we do not know (a source's own vocabulary): masked in text.
@@ -121,10 +126,13 @@ def _people(ids: Sequence[int]) -> dict[int, _Person]:
     if not ids:
         return out
     sources = dict(Source.objects.values_list("pk", "name"))
-    rows = _raw(EntityRecord.objects.filter(entity_id__in=ids, kind=PERSON, record__superseded_by__isnull=True)
+    among, wanted = _among("entity_id", ids)
+    rows = _raw(EntityRecord.objects.filter(among, kind=PERSON, record__superseded_by__isnull=True)
                 .annotate(values=Coalesce("record__fields", "record__payload", output_field=JSONField()))
                 .order_by("record_id").values_list("entity_id", "record__kind", "record__source_id", "values"))
     for entity_id, kind, source_id, values in rows:
+        if wanted is not None and entity_id not in wanted:
+            continue
         fields = _json(values)
         if not all(type(v) is str and v for v in fields.values()):
             fields = _strings(fields)
@@ -146,6 +154,16 @@ def _people(ids: Sequence[int]) -> dict[int, _Person]:
     return out
 
 
+def _among(fname: str, ids: Sequence[int]) -> tuple[Q, set[int] | None]:
+    """A filter for ``fname`` in ``ids`` and, when it is a range wider than the ids, the
+    set the rows must still be picked from."""
+    low, high = min(ids), max(ids)
+    if high - low + 1 > _RANGE_SPREAD * len(ids):
+        return Q(**{f"{fname}__in": ids}), None
+    wanted = set(ids)
+    return Q(**{f"{fname}__gte": low, f"{fname}__lte": high}), (None if len(wanted) == high - low + 1 else wanted)
+
+
 def _raw(qs: QuerySet[Any]) -> list[tuple[Any, ...]]:
     """Rows as the database driver gives them, JSON as text: Django's per-value converters
     would cost more than building the documents."""
@@ -158,7 +176,12 @@ def _raw(qs: QuerySet[Any]) -> list[tuple[Any, ...]]:
 def _json(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
-    return json.loads(value) if isinstance(value, str | bytes) else dict(value)
+    if not isinstance(value, str | bytes):
+        return dict(value)
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:  # an integer wider than 64 bits: the standard parser takes it
+        return json.loads(value)
 
 
 def _aware(value: Any) -> dt.datetime | None:
@@ -168,6 +191,18 @@ def _aware(value: Any) -> dt.datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)  # stored in UTC
 
 
+@functools.lru_cache(maxsize=4096)
+def _keyed_field(kind: str, fname: str) -> str:
+    """What an attribute of a keyed entity feeds: name, identifier, address, text or nothing."""
+    if fname in _NAME_FIELDS:
+        return "name" if kind != EntityKind.VEHICLE else ""
+    if fname in _IDENTIFIER_FIELDS:
+        return "identifier"
+    if fname == "address":
+        return "address"
+    return "text" if fname not in _NOT_OWN_TEXT and not fname.endswith("_at") else ""
+
+
 def _keyed(pk: int, kind: str, attributes: Mapping[str, Any], common: dict[str, Any]) -> registry.SearchDocument:
     """A phone's, vehicle's, account's, organisation's or place's document, from its attributes."""
     names: list[str] = []
@@ -175,16 +210,19 @@ def _keyed(pk: int, kind: str, attributes: Mapping[str, Any], common: dict[str, 
     addresses: list[str] = []
     text: list[str] = []
     for fname in sorted(attributes):  # jsonb keeps no key order
+        use = _keyed_field(kind, fname)
+        if not use:
+            continue
         item = attributes[fname]
-        values = [str(item["value"]), *(str(o["value"]) for o in item.get("others", ()))]
-        if fname in _NAME_FIELDS:
-            if kind != EntityKind.VEHICLE:
-                names.extend(values)
-        elif fname in _IDENTIFIER_FIELDS:
+        others = item.get("others")
+        values = [str(item["value"]), *(str(o["value"]) for o in others)] if others else [str(item["value"])]
+        if use == "name":
+            names.extend(values)
+        elif use == "identifier":
             identifiers.extend((_IDENTIFIER_FIELDS[fname], v) for v in values)
-        elif fname == "address":
+        elif use == "address":
             addresses.extend(values)
-        elif fname not in _NOT_OWN_TEXT and not fname.endswith("_at"):
+        else:
             text.extend(values)
     title = common["title"]
     return registry.SearchDocument(**common, names=names, identifiers=identifiers, addresses=addresses,
@@ -196,10 +234,13 @@ def build_entities(ids: Sequence[int]) -> list[registry.SearchDocument]:
     """Documents of the live entities among ``ids``: three queries a batch."""
     if not ids:
         return []
-    rows = _raw(Entity.objects.filter(pk__in=ids, merged_into__isnull=True)
+    among, wanted = _among("pk", ids)
+    rows = _raw(Entity.objects.filter(among, merged_into__isnull=True)
                 .annotate(attrs=Case(When(kind=PERSON, then=Value(None, output_field=JSONField())),
                                      default="attributes", output_field=JSONField()))
                 .order_by("pk").values_list("pk", "kind", "display_name", "attrs", "unit__path", "updated_at"))
+    if wanted is not None:
+        rows = [row for row in rows if row[0] in wanted]
     people = _people([pk for pk, kind, *_ in rows if kind == PERSON])
     labels = dict(EntityKind.choices)
     docs = []

@@ -32,7 +32,7 @@ import rjieba
 import tantivy
 
 from jingwu.core.identifiers import clean_input, validate_phone, validate_resident_id
-from jingwu.records.linkage.names import name_keys, name_keys_many, normalize_name
+from jingwu.records.linkage.names import NameKeys, name_keys, name_keys_many, normalize_name
 from jingwu.search.registry import SearchDocument
 
 __all__ = [
@@ -44,11 +44,13 @@ __all__ = [
     "SUGGEST_SEPARATOR",
     "WORDS",
     "AnalysedDocument",
+    "NameKeys",
     "analyse",
     "birth_terms",
     "han_tokens",
     "identifier_term",
     "name_keys",
+    "near_syllables",
     "normalize_name",
     "register",
     "simplified",
@@ -71,6 +73,10 @@ IDENTIFIER_KINDS: Final = ("resident_id", "phone", "plate", "uscc", "account")
 MAX_TOKEN: Final = 64  # longer runs (hashes, base64) are not words anyone types
 
 _T2S: Final = opencc.OpenCC("t2s")
+# Names and record texts repeat across documents (a province has far fewer distinct
+# names than people; a source's fixed wording recurs): read each once a process.
+NAME_CACHE_MAX: Final = 200_000
+_name_cache: dict[str, NameKeys] = {}
 
 
 @functools.cache
@@ -137,6 +143,51 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in rjieba.cut(text) if any(c.isalnum() for c in w)]
 
 
+@functools.lru_cache(maxsize=65_536)
+def _spaced_words(text: str) -> str:
+    """jieba's words of one record text joined by spaces, as the words field takes them.
+    jieba never joins across whitespace, so texts cut one by one give the words of
+    their joined whole."""
+    return " ".join(rjieba.cut(text))
+
+
+def _name_keys(raws: list[str]) -> list[NameKeys]:
+    """``name_keys_many`` through the process's cache."""
+    cache = _name_cache
+    missing = [r for r in dict.fromkeys(raws) if r not in cache]
+    if missing:
+        if len(cache) + len(missing) > NAME_CACHE_MAX:
+            cache.clear()
+        cache.update(zip(missing, name_keys_many(missing), strict=True))
+    return [cache[r] for r in raws]
+
+
+@functools.cache
+def _syllables() -> frozenset[str]:
+    """Every toneless pinyin syllable, as names are read ("lv" for 吕)."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    readings = {r for value in set(pinyin_dict.values()) for r in value.split(",")}
+    out = set()
+    for reading in readings:
+        plain = unicodedata.normalize("NFD", reading.replace("ü", "v").replace("ǖ", "v").replace("ǘ", "v")
+                                      .replace("ǚ", "v").replace("ǜ", "v"))
+        out.add("".join(c for c in plain if not unicodedata.combining(c)))
+    return frozenset(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def near_syllables(syllable: str) -> tuple[str, ...]:
+    """The pinyin syllables one letter away from ``syllable`` (jing → jin, qing, jiang …):
+    a character typed for another that sounds nearly the same."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    edits = {syllable[:i] + syllable[i + 1:] for i in range(len(syllable))}
+    edits.update(syllable[:i] + c + syllable[i + 1:] for i in range(len(syllable)) for c in letters)
+    edits.update(syllable[:i] + c + syllable[i:] for i in range(len(syllable) + 1) for c in letters)
+    known = _syllables()
+    return tuple(sorted(e for e in edits if e != syllable and e in known))
+
+
 # --------------------------------------------------------------------------- keywords
 
 
@@ -199,7 +250,7 @@ def suggest_key(text: str) -> str:
 # --------------------------------------------------------------------------- documents
 
 
-@dataclass
+@dataclass(slots=True)
 class AnalysedDocument:
     """A document's field values as the index takes them."""
 
@@ -230,7 +281,7 @@ def analyse(docs: Sequence[SearchDocument]) -> list[AnalysedDocument]:
         texts.extend(d.text)
         texts.extend(d.suggest)
     converted = simplified_many(texts)
-    keys = name_keys_many([n for d in docs for n in d.names])
+    keys = _name_keys([n for d in docs for n in d.names])
     pos = kpos = 0
     out = []
     for d in docs:
@@ -247,9 +298,9 @@ def analyse(docs: Sequence[SearchDocument]) -> list[AnalysedDocument]:
         a.names = a.name_exact = _unique([k.norm for k in own])
         a.name_pinyin = _unique([k.pinyin.replace(" ", "") for k in own if k.pinyin])
         a.name_initials = _unique([k.initials for k in own if k.initials])
-        # Record text only (names and addresses have their own fields); one jieba call a
-        # document, and the whitespace analyzer drops the spaces jieba returns.
-        a.words = " ".join(rjieba.cut(" ".join(a.text))) if a.text else ""
+        # Record text only (names and addresses have their own fields); the whitespace
+        # analyzer drops the spaces jieba returns.
+        a.words = " ".join([_spaced_words(t) for t in a.text]) if a.text else ""
         a.identifiers = _unique([identifier_term(kind, value) for kind, value in d.identifiers if value])
         a.births = _unique([t for b in d.births for t in birth_terms(b)])
         suggest = [f"{k.norm}{SUGGEST_SEPARATOR}{k.norm}" for k in own]

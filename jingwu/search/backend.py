@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import json
+import functools
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, NamedTuple, Protocol
 
+import orjson
 import tantivy
 from django.conf import settings
 
@@ -58,6 +59,10 @@ __all__ = [
 INDEX_FOLDER: Final = "tantivy-v1"  # a schema change gets a new folder (and a rebuild)
 NO_UNIT: Final = "~"  # the unit term of documents that belong to no unit
 WRITER_HEAP: Final = 128_000_000
+# A rebuild writes everything at once: a larger heap makes fewer, larger segments (less
+# merging after).
+BULK_WRITER_HEAP: Final = 512_000_000
+BULK_WRITER_THREADS: Final = 1
 ANALYSE_BATCH: Final = 1000
 SNIPPET_CHARS: Final = 90
 HIGHLIGHTS_PER_FIELD: Final = 3
@@ -130,10 +135,11 @@ class Suggestion:
 
 class SearchBackend(Protocol):
     def index(self, docs: Iterable[SearchDocument], *, delete: Iterable[str] = (),
-              clear: Iterable[str] = ()) -> int:
+              clear: Iterable[str] = (), bulk: bool = False) -> int:
         """In one atomic commit: remove every document of the ``clear`` types and the
         documents keyed ``delete`` ("doc_type:id"), then add ``docs`` (replacing any
-        document with the same key).  Returns the number of documents added."""
+        document with the same key).  ``bulk``: very many documents (a rebuild).
+        Returns the number of documents added."""
         ...
 
     def delete(self, keys: Iterable[str]) -> None: ...
@@ -145,6 +151,11 @@ class SearchBackend(Protocol):
     def count(self) -> dict[str, int]:
         """Documents per document type."""
         ...
+
+
+@functools.lru_cache(maxsize=65_536)
+def _unit_terms(path: str) -> str:
+    return " ".join(unit_prefixes(path))
 
 
 def unit_prefixes(path: str) -> list[str]:
@@ -204,7 +215,7 @@ def prepare(docs: Sequence[SearchDocument]) -> list[PreparedDocument]:
     for a in analysis.analyse(docs):
         d = a.source
         values: dict[str, Any] = {"doc_key": d.key, "doc_type": d.doc_type, "kind": d.kind, "id": d.id,
-                                  "entity": list(d.entities), "unit": " ".join(unit_prefixes(d.unit_path)),
+                                  "entity": list(d.entities), "unit": _unit_terms(d.unit_path),
                                   "unit_path": d.unit_path, "title": d.title}
         if d.date is not None:
             values["date"] = _json_time(d.date)
@@ -218,7 +229,7 @@ def prepare(docs: Sequence[SearchDocument]) -> list[PreparedDocument]:
                 values[fname] = " ".join(terms)
         if a.words:
             values["words"] = a.words
-        out.append(PreparedDocument(d.key, d.doc_type, json.dumps(values, ensure_ascii=False, separators=(",", ":"))))
+        out.append(PreparedDocument(d.key, d.doc_type, orjson.dumps(values).decode()))
     return out
 
 
@@ -230,8 +241,11 @@ _MUST, _SHOULD = tantivy.Occur.Must, tantivy.Occur.Should
 # Relative weight of each way a text term can match.
 BOOST: Final = {"ident": 20.0, "name_exact": 10.0, "name": 6.0, "name_pinyin": 6.0, "name_initials": 2.0,
                 "address": 3.0, "body": 1.0,
-                "similar_pinyin": 4.0, "similar_name": 3.0, "similar_pinyin_typo": 3.0}
-FUZZY_NAME_MIN: Final = 3  # one wrong character in a two-character name is another name
+                "similar_pinyin": 4.0, "similar_name": 3.0, "similar_pinyin_typo": 3.0, "similar_syllable": 3.0,
+                "similar_given": 1.5}
+# Fuzzy over the whole name (any one character, the surname too) from three characters:
+# in a two-character name that is any name sharing one character.
+FUZZY_NAME_MIN: Final = 3
 FUZZY_PINYIN_MIN: Final = 5
 INITIALS_MAX: Final = 4
 
@@ -271,7 +285,8 @@ def _term_query(term: TextClause, similar: bool) -> tantivy.Query | None:
                 ways.append(_boost(_Q.fuzzy_term_query(SCHEMA, "name_pinyin", joined, distance=1),
                                    "similar_pinyin_typo"))
         elif similar:
-            pinyin = analysis.name_keys(term.text).pinyin.replace(" ", "")
+            keys = analysis.name_keys(term.text)
+            pinyin = keys.pinyin.replace(" ", "")
             if pinyin and pinyin.isascii():
                 ways.append(_boost(_Q.term_query(SCHEMA, "name_pinyin", pinyin), "similar_pinyin"))
                 if len(pinyin) >= FUZZY_PINYIN_MIN and len(norm) >= FUZZY_NAME_MIN:
@@ -279,11 +294,40 @@ def _term_query(term: TextClause, similar: bool) -> tantivy.Query | None:
                                        "similar_pinyin_typo"))
             if len(norm) >= FUZZY_NAME_MIN:
                 ways.append(_boost(_Q.fuzzy_term_query(SCHEMA, "name_exact", norm, distance=1), "similar_name"))
+            ways.extend(_given_name_typos(keys))
     if anywhere or term.field == "address":
         ways.append(_boost(_chars("address", tokens), "address"))
     if anywhere and (found := analysis.words(text)):  # record text, by jieba's words
         ways.append(_boost(_chars("words", found), "body"))
     return _any(ways)
+
+
+def _given_name_typos(keys: analysis.NameKeys) -> list[tantivy.Query]:
+    """A Han name with one given-name character typed wrong, the surname kept: by a
+    character that sounds nearly the same (one letter of its pinyin off: 晶 jing for
+    青 qing), else by any character.  Constant scores below the same-sound match, so
+    rare names do not rise above likely ones by their rarity alone; the near-sound
+    ones first."""
+    norm, surname = keys.norm, keys.surname
+    syllables = keys.pinyin.split()
+    if not surname or len(norm) <= len(surname) or not all(_is_han(c) for c in norm):
+        return []
+    ways = []
+    if len(syllables) == len(norm) and keys.pinyin.isascii():
+        for i in range(len(surname), len(syllables)):
+            for near in analysis.near_syllables(syllables[i]):
+                variant = "".join([*syllables[:i], near, *syllables[i + 1:]])
+                ways.append(_Q.const_score_query(_Q.term_query(SCHEMA, "name_pinyin", variant),
+                                                 BOOST["similar_syllable"]))
+    given = norm[len(surname):]
+    replaced = "|".join(given[:i] + "." + given[i + 1:] for i in range(len(given)))
+    ways.append(_Q.const_score_query(_Q.regex_query(SCHEMA, "name_exact", f"{surname}({replaced})"),
+                                     BOOST["similar_given"]))
+    return ways
+
+
+def _is_han(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff" or "\U00020000" <= char <= "\U0003134f"
 
 
 def match_query(query: ParsedQuery, similar: bool) -> tantivy.Query | None:
@@ -460,7 +504,7 @@ class TantivyBackend:
         return index.searcher()
 
     @contextmanager
-    def _writer(self) -> Iterator[tantivy.IndexWriter]:
+    def _writer(self, *, bulk: bool = False) -> Iterator[tantivy.IndexWriter]:
         """The one writer: a thread lock and the folder's lock file, then commit or roll back."""
         with self._write_lock:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -468,7 +512,8 @@ class TantivyBackend:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 try:
                     index = self._open()
-                    writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
+                    writer = (index.writer(heap_size=BULK_WRITER_HEAP, num_threads=BULK_WRITER_THREADS) if bulk
+                              else index.writer(heap_size=WRITER_HEAP, num_threads=1))
                     try:
                         yield writer
                         writer.commit()
@@ -484,10 +529,11 @@ class TantivyBackend:
     # -- writing
 
     def index(self, docs: Iterable[SearchDocument | PreparedDocument], *, delete: Iterable[str] = (),
-              clear: Iterable[str] = ()) -> int:
+              clear: Iterable[str] = (), bulk: bool = False) -> int:
+        """See :class:`SearchBackend`; ``bulk``: a rebuild's many documents (a larger writer)."""
         added = 0
         cleared = set(clear)
-        with self._writer() as writer:
+        with self._writer(bulk=bulk) as writer:
             for doc_type in sorted(cleared):
                 writer.delete_documents_by_term("doc_type", doc_type)
             for key in delete:

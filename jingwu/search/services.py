@@ -184,7 +184,8 @@ def index_rebuild(*, actor: User | None = None, doc_types: Sequence[str] | None 
             if workers > 1:
                 connections.close_all()  # forked children must not share the parent's connection
                 pool = stack.enter_context(multiprocessing.get_context("fork").Pool(workers, _worker_start))
-            report.documents[kind.name] = backend.index(_prepared(kind, pool, progress, total), clear=[kind.name])
+            report.documents[kind.name] = backend.index(_prepared(kind, pool, progress, total), clear=[kind.name],
+                                                       bulk=True)
     report.seconds = time.perf_counter() - started
     _write_state(enqueued_at=enqueued_at, rebuilt=[k.name for k in kinds])
     audit.record(actor=actor, action="search.index_rebuild", object_type="search_index",

@@ -59,8 +59,14 @@ def test_accept_list_read_and_move_a_case(w: World, django_assert_num_queries: A
     assert moved.status_code == 200 and moved.json()["to_state"] == "filing_review"
     owner = client.post(f"/api/cases/{case_id}/owner", {"username": "sun"}, content_type="application/json")
     assert owner.status_code == 200 and owner.json()["owner"] == "sun"
-    assert client.post(f"/api/cases/{case_id}/owner", {"username": "zhao"}, content_type="application/json"
+    # an auxiliary of the station may work on the case but not be in charge of it
+    assert client.post(f"/api/cases/{case_id}/owner", {"username": "fu"}, content_type="application/json"
                        ).json()["field"] == "owner"
+    # another station's officer reads the same as nobody at all
+    elsewhere = client.post(f"/api/cases/{case_id}/owner", {"username": "zhao"}, content_type="application/json")
+    nobody = client.post(f"/api/cases/{case_id}/owner", {"username": "nobody"}, content_type="application/json")
+    assert (elsewhere.status_code, nobody.status_code) == (404, 404)
+    assert elsewhere.json()["code"] == nobody.json()["code"] == "not_found"
     timeline = client.get(f"/api/cases/{case_id}/timeline").json()
     assert [e["kind"] for e in timeline] == ["accepted", "document", "transition", "note"]
 
@@ -126,6 +132,10 @@ def test_supervision_by_api(w: World) -> None:
     assert data["unit_code"] == "370102" and data["totals"]["overdue"] == 1
     assert data["totals"]["criminal_no_case"] == 0  # dispatch's feed is registered at start-up: a real zero
     assert _client(w.officer).get("/api/cases/supervision/overview").status_code == 403
+    # a unit outside the inspector's jurisdiction is refused, and the refusal audited
+    assert _client(w.inspector).get("/api/cases/supervision/overview?unit=370000").status_code == 403
+    assert AuditEntry.objects.filter(outcome="denied", actor_username=w.inspector.username,
+                                     action="supervision.read", object_id="370000").count() == 1
 
 
 # --- the hand-off from dispatch ------------------------------------------------------
@@ -159,6 +169,10 @@ def test_an_incident_becomes_a_case_once(w: World) -> None:
 def test_the_handoff_is_checked_like_any_acceptance(w: World) -> None:
     with pytest.raises(PermissionDenied):
         _handoff(w, actor=w.other_officer)
+    # Refused inside the hand-off's transaction, which rolled back: the denial is still on record.
+    denied = AuditEntry.objects.filter(outcome="denied", actor_username=w.other_officer.username)
+    assert list(denied.values_list("action", "object_type", "object_id", "unit_code")) == [
+        ("case.record", "case", "new", w.station.code)]
     with pytest.raises(ServiceError) as exc:
         _handoff(w, incident_number="")
     assert exc.value.field == "incident_number"

@@ -93,11 +93,16 @@ def test_dispatch_categories_map_to_case_types(world: World) -> None:
     assert intake.case_kind_for("non_police", "utilities") == ("administrative", "other_administrative")
 
 
-def test_a_refused_intake_waits_and_a_case_accepted_later_tells_dispatch(world: World) -> None:
+def test_a_refused_intake_waits_and_a_case_accepted_later_tells_dispatch(
+        world: World, django_capture_on_commit_callbacks: Any) -> None:
     # A dispatcher may record the result but not accept cases: the incident waits, counted.
     on_scene = _on_scene(world, "家里被盗了", "criminal", "burglary", caller="13800000004")
-    waiting = _result(world.dispatcher, on_scene, "case")
+    with django_capture_on_commit_callbacks(execute=True):  # dispatch's transaction commits
+        waiting = _result(world.dispatcher, on_scene, "case")
     assert waiting.status == IncidentStatus.AWAITING_CASE and not Case.objects.exists()
+    # The intake's refusal rolled back with dispatch's savepoint; its audit entry did not.
+    denied = AuditEntry.objects.filter(outcome="denied", actor_username=world.dispatcher.username)
+    assert list(denied.values_list("action", "object_id")) == [("case.record", "new")]
     # The station accepts it from the case side: dispatch is told in the same transaction.
     acceptance = services.case_accept_from_incident(
         actor=world.officer_q, incident_app="dispatch", incident_id=waiting.pk, incident_number=waiting.number,

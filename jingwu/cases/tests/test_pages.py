@@ -160,6 +160,15 @@ def test_legal_review_from_the_pages(w: World) -> None:
     _client(w.reviewer).post(f"/cases/reviews/{review_id}/decide", {"outcome": "approve", "opinion": "同意立案"})
     assert case.reviews.get().outcome == "approved"
     assert WorkItem.objects.get(pk=item.pk).status == "done"
+    # the filing decision it allows is now in the station chief's inbox, and only there
+    approval = WorkItem.objects.get(kind="cases.approval")
+    assert (approval.assignee_unit, approval.assignee_user, approval.status) == (w.station, None, "open")
+    assert approval.title == f"待决定：{case.number} 立案/不予立案决定（法制审核已通过）"
+    assert approval.title in _client(w.chief).get("/").content.decode()
+    assert approval.title not in _client(w.reviewer).get("/").content.decode()
+    _client(w.chief).post(f"/cases/{case.pk}/transition", {"transition": "file"})
+    assert Case.objects.get(pk=case.pk).state == "filed"
+    assert WorkItem.objects.get(pk=approval.pk).status == "done"
 
 
 def test_parties_need_a_stated_purpose(w: World) -> None:
@@ -230,3 +239,29 @@ def test_a_case_page_in_english(w: World) -> None:
     client.cookies["django_language"] = "en"
     html = client.get(f"/cases/{case.pk}/").content.decode()
     assert "Deadlines" in html and "Filing review" in html
+
+
+def test_coercive_measures_from_the_pages(w: World) -> None:
+    from jingwu.cases.models import CoerciveMeasure
+    from jingwu.cases.tests.world import to_filed
+
+    case = move(w, to_filed(w, accept(w).case), "start_investigation", w.officer)
+    suspect = services.party_add(actor=w.officer, case=case, party=services.PartyIn("suspect", name="吴某"))
+    review(w, case, "measure", measure="detention")
+    chief = _client(w.chief)
+    # the officer may not order detention; the chief may
+    refused = _client(w.officer).post(f"/cases/{case.pk}/measures", {"kind": "detention", "party": suspect.pk},
+                                      follow=True)
+    assert "您无权进行此操作" in refused.content.decode() and not CoerciveMeasure.objects.exists()
+    chief.post(f"/cases/{case.pk}/measures", {"kind": "detention", "party": suspect.pk, "note": "现行犯"})
+    m = CoerciveMeasure.objects.get(case=case)
+    assert (m.kind, m.party_id, m.decided_by) == ("detention", suspect.pk, w.chief)
+    chief.post(f"/cases/measures/{m.pk}/extend", {"note": "流窜作案"})
+    assert m.deadlines.get().extensions == 1
+    # another station's chief cannot even find it
+    assert _client(w.other_chief).post(f"/cases/measures/{m.pk}/end", {"reason": "释放"}).status_code == 404
+    empty = chief.post(f"/cases/measures/{m.pk}/end", {"reason": ""}, follow=True)
+    assert "请填写解除或变更的理由" in empty.content.decode()
+    chief.post(f"/cases/measures/{m.pk}/end", {"reason": "转为取保候审"})
+    m.refresh_from_db()
+    assert m.end_reason == "转为取保候审" and m.deadlines.get().stopped_at is not None

@@ -280,9 +280,14 @@ def test_coercive_measures_need_review_and_start_custody_clocks(w: World) -> Non
     with pytest.raises(ServiceError, match="法制审核"):  # approved for bail, not detention
         services.measure_take(actor=w.chief, case=case, kind="detention", party_id=suspect.pk)
     review(w, case, "measure", measure="detention")
+    measure_reviews = [str(pk) for pk in case.reviews.filter(subject="measure").values_list("pk", flat=True)]
+    approvals = WorkItem.objects.filter(kind="cases.approval", source_id__in=measure_reviews).order_by("pk")
+    assert [(i.title.split(" ")[1], i.assignee_unit, i.status) for i in approvals] == [
+        ("取保候审（法制审核已通过）", w.station, "open"), ("刑事拘留（法制审核已通过）", w.station, "open")]
     with pytest.raises(PermissionDenied):
         services.measure_take(actor=w.investigator, case=case, kind="detention", party_id=suspect.pk)
     m = services.measure_take(actor=w.chief, case=case, kind="detention", party_id=suspect.pk)
+    assert [i.status for i in approvals.all()] == ["open", "done"]  # bail is still to be decided
     d = m.deadlines.get()
     assert d.clock == "custody.detention"
     first_due = d.due_at
@@ -325,12 +330,17 @@ def test_an_administrative_case_with_penalty_and_execution(w: World) -> None:
 def test_fast_track_penalty_by_a_sworn_officer_with_decide_rights(w: World) -> None:
     case = move(w, accept(w, "administrative", "disorder").case, "fast_track", w.officer)
     suspect = services.party_add(actor=w.officer, case=case, party=services.PartyIn("suspect", name="钱某"))
+    case = services.case_assign_owner(actor=w.officer, case=case, owner=w.investigator)
     review(w, case, "penalty")
+    # A fast-track penalty is the sworn officer's own decision: it waits in the officer in charge's inbox.
+    approval = WorkItem.objects.get(kind="cases.approval")
+    assert (approval.assignee_user, approval.assignee_unit, approval.status) == (w.investigator, None, "open")
     with pytest.raises(PermissionDenied):  # an officer without decide rights
         services.case_transition(actor=w.officer, case=case, transition="penalize_fast",
                                  penalty=services.PenaltyIn("warning", suspect.pk))
     case = move(w, case, "penalize_fast", w.investigator, penalty=services.PenaltyIn("warning", suspect.pk))
     assert case.state == "penalty_decided"
+    assert WorkItem.objects.get(pk=approval.pk).status == "done"
 
 
 def test_penalty_must_name_a_suspect_of_this_case(w: World) -> None:

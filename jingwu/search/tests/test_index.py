@@ -156,6 +156,22 @@ def test_documents_are_built_with_a_fixed_number_of_queries(province: Province,
     assert ID1 not in stay and f"{ID1[:4]}**********{ID1[-4:]}" in stay and "1234" in stay
 
 
+def test_documents_are_the_same_whichever_ids_come_together(province: Province) -> None:
+    """Close ids are read as a range and picked, scattered ones as a list: the same documents."""
+    live = list(Entity.objects.filter(merged_into__isnull=True).order_by("pk").values_list("pk", flat=True))
+    one_by_one = {pk: build_entities([pk])[0] for pk in live}
+    assert {d.id: d for d in build_entities(live)} == one_by_one  # a range
+    gappy = live[:3] + live[4:8]  # a range with a hole: the hole is not built
+    assert [d.id for d in build_entities(gappy)] == gappy
+    assert build_entities(gappy) == [one_by_one[pk] for pk in gappy]
+    scattered = [live[0], live[-1]]  # spread wider than twice their number: a list
+    assert build_entities(scattered) == [one_by_one[pk] for pk in scattered]
+    # An entity merged away has no document, read in a range or in a list.
+    Entity.objects.filter(pk=live[2]).update(merged_into=live[0])
+    assert [d.id for d in build_entities(live[:4])] == [live[0], live[1], live[3]]
+    assert [d.id for d in build_entities([live[2], live[-1]])] == [live[-1]]
+
+
 def _doc(pk: int, name: str) -> SearchDocument:
     return SearchDocument(doc_type="test.thing", id=pk, kind="person", title=name, unit_path="370000/",
                           names=[name])

@@ -58,6 +58,9 @@ QUERY_CLASSES = [
     ("陈大闻", False, set()),
     ("陈大闻", True, {"P1"}),
     ("陈大义", True, {"P1"}),  # one character wrong in a three-character name
+    ("张丽", False, set()),
+    ("张丽", True, {"P3", "P4"}),  # 张伟: the given name of a two-character name wrong, the surname kept
+    ("赵明", True, {"P6"}),  # 赵敏: zhao min, one pinyin letter off
     ("chendawne", True, {"P1"}),  # a typo in the pinyin
     ("chendawne", False, set()),
     # identifiers, exact, in any format; a person's document carries its phones, plates and accounts
