@@ -238,6 +238,9 @@ JINGWU_SEARCH_DIR = Path(os.environ.get("JINGWU_SEARCH_DIR", VAR_DIR / "search")
 NATS_PARTITIONS = int(os.environ.get("NATS_PARTITIONS", "8"))
 NATS_ACK_WAIT_SECONDS = float(os.environ.get("NATS_ACK_WAIT_SECONDS", "30"))
 NATS_DUPLICATE_WINDOW_SECONDS = float(os.environ.get("NATS_DUPLICATE_WINDOW_SECONDS", "600"))
+# Signals older than this leave the stream; an API push waits this long to connect before a 503.
+NATS_MAX_AGE_HOURS = float(os.environ.get("NATS_MAX_AGE_HOURS", "168"))
+NATS_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("NATS_CONNECT_TIMEOUT_SECONDS", "2"))
 HUEY: dict[str, object] = {"name": "jingwu", "immediate": _env_bool("JINGWU_JOBS_IMMEDIATE", False)}
 if REDIS_URL:
     HUEY.update(huey_class="huey.RedisHuey", url=REDIS_URL)
