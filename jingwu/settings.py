@@ -96,7 +96,10 @@ TEMPLATES = [
 
 # --- database -------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'jingwu.sqlite3'}"
-_db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+# Connections are kept between requests (opening one costs a served request's worth of CPU:
+# SQLite's functions and pragmas, PostgreSQL's authentication), checked before reuse.
+_db = dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("JINGWU_DB_CONN_MAX_AGE", "600")),
+                            conn_health_checks=True)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {
         # WAL lets readers work while the one writer writes; IMMEDIATE avoids
