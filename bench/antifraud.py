@@ -51,6 +51,7 @@ def people() -> tuple[Any, Any]:
     services.role_grant(actor=None, user=analyst, role="fraud_analyst", unit=city)
     partner = services.user_create(actor=None, username="bench_partner", password="bench-password-1", home_unit=city)
     services.role_grant(actor=None, user=partner, role="partner", unit=city)
+    early_warning.signal_partner_bind(actor=None, code="BENCH", user=partner)
     for i in range(100):
         early_warning.watchlist_add(actor=analyst, kind="phone", raw=f"+861710000{i:04d}", source="bench")
     return analyst, partner

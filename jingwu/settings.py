@@ -96,7 +96,10 @@ TEMPLATES = [
 
 # --- database -------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'jingwu.sqlite3'}"
-_db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+# Connections are kept between requests (opening one costs a served request's worth of CPU:
+# SQLite's functions and pragmas, PostgreSQL's authentication), checked before reuse.
+_db = dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("JINGWU_DB_CONN_MAX_AGE", "600")),
+                            conn_health_checks=True)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {
         # WAL lets readers work while the one writer writes; IMMEDIATE avoids
@@ -238,6 +241,9 @@ JINGWU_SEARCH_DIR = Path(os.environ.get("JINGWU_SEARCH_DIR", VAR_DIR / "search")
 NATS_PARTITIONS = int(os.environ.get("NATS_PARTITIONS", "8"))
 NATS_ACK_WAIT_SECONDS = float(os.environ.get("NATS_ACK_WAIT_SECONDS", "30"))
 NATS_DUPLICATE_WINDOW_SECONDS = float(os.environ.get("NATS_DUPLICATE_WINDOW_SECONDS", "600"))
+# Signals older than this leave the stream; an API push waits this long to connect before a 503.
+NATS_MAX_AGE_HOURS = float(os.environ.get("NATS_MAX_AGE_HOURS", "168"))
+NATS_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("NATS_CONNECT_TIMEOUT_SECONDS", "2"))
 HUEY: dict[str, object] = {"name": "jingwu", "immediate": _env_bool("JINGWU_JOBS_IMMEDIATE", False)}
 if REDIS_URL:
     HUEY.update(huey_class="huey.RedisHuey", url=REDIS_URL)

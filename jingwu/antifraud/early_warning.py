@@ -45,6 +45,7 @@ from jingwu.antifraud.warning_models import (
     RuleSet,
     Signal,
     SignalKind,
+    SignalPartner,
     SmsOutbox,
     WarningOutcome,
     WarningState,
@@ -112,6 +113,9 @@ def signals_check(*, actor: User, partner: str, items: Sequence[dict[str, Any]],
         access.deny(actor, Action.WARNING_SIGNAL_PUSH, None, object_type="fraud_signal")
     if not partner or len(partner) > 40 or ":" in partner:
         raise _fail("partner", _("合作方代码须为 1 到 40 个字符，且不含冒号"))
+    if not SignalPartner.objects.filter(code=partner, user=actor).exists():
+        # Unknown and another's code are the same refusal: a partner learns nothing of the others.
+        access.deny(actor, Action.WARNING_SIGNAL_PUSH, None, object_type="signal_partner", object_id=partner)
     if not items:
         raise _fail("signals", _("批次中没有信号"))
     if len(items) > MAX_BATCH:
@@ -270,7 +274,9 @@ class _Windows:
         self.rules = rules.velocity_rules(ruleset)
         self.citizen_times: dict[str, list[datetime]] = {}
         self.account_seen: dict[str, list[tuple[datetime, str]]] = {}
-        windows = {r["per"]: int(r["window_seconds"]) for r in self.rules}
+        windows: dict[str, int] = {}  # per → the longest window of its rules: every rule must see its own
+        for r in self.rules:
+            windows[r["per"]] = max(windows.get(r["per"], 0), int(r["window_seconds"]))
         first = min(s.occurred_at for s in batch)
         if "citizen" in windows:
             for key, at in Signal.objects.filter(
@@ -571,6 +577,28 @@ def watchlist_add(*, actor: User, kind: str, raw: str, source: str, expires_at: 
                      object_id=str(entry.pk), details={"kind": kind, "source": entry.source,
                                                        "expires_at": expires_at.isoformat() if expires_at else ""})
     return entry
+
+
+def signal_partner_bind(*, actor: User | None, code: str, user: User | None) -> SignalPartner | None:
+    """Bind a partner code to the partner user whose tokens push under it (None: unbind).
+    Run by an administrator (`jingwu signal-partner`); the user must hold the partner role."""
+    if actor is not None:
+        access.check(actor, Action.FRAUD_ANALYSE, None, object_type="signal_partner", object_id=code)
+    if not code or len(code) > 40 or ":" in code:
+        raise _fail("code", _("合作方代码须为 1 到 40 个字符，且不含冒号"))
+    if user is not None and not access.can(user, Action.WARNING_SIGNAL_PUSH):
+        raise _fail("user", _("用户 %(u)s 没有合作单位系统角色，不能推送信号") % {"u": user.username})
+    with transaction.atomic():
+        current = SignalPartner.objects.select_for_update().filter(code=code).select_related("user").first()
+        before = current.user.username if current is not None else None
+        bound: SignalPartner | None = None
+        if user is None:
+            SignalPartner.objects.filter(code=code).delete()
+        else:
+            bound, _created = SignalPartner.objects.update_or_create(code=code, defaults={"user": user})
+        audit.record(actor=actor, action="antifraud.signal_partner", object_type="signal_partner", object_id=code,
+                     details={"user": user.username if user is not None else None, "before": before})
+    return bound
 
 
 def ruleset_publish(*, actor: User, ruleset: dict[str, Any], note: str = "") -> RuleSet:

@@ -61,16 +61,25 @@ def link_report(report: FraudReport) -> None:
         _join(node, linking_keys(values))
 
 
-def link_signal(signal: Signal) -> None:
+def signal_keys(signal: Signal) -> list[str]:
+    """The node keys a signal links through; none when it scored nothing or its counterpart
+    is an everyday app (the one rule for link_signal and link_signals)."""
     if signal.score <= 0 or (signal.counterpart_kind == "app" and signal.counterpart in EVERYDAY_APPS):
-        return
-    keys = {f"{signal.counterpart_kind}:{signal.counterpart}"}
+        return []
+    keys = {f"{signal.counterpart_kind}:{signal.counterpart}"[:520]}
     if signal.device:
         keys.add(f"device:{signal.device}")
     if signal.ip:
         keys.add(f"ip:{signal.ip}")
+    return sorted(keys)
+
+
+def link_signal(signal: Signal) -> None:
+    keys = signal_keys(signal)
+    if not keys:
+        return
     with transaction.atomic():
-        _join(_node(f"signal:{signal.pk}", signal=signal), sorted(keys))
+        _join(_node(f"signal:{signal.pk}", signal=signal), keys)
 
 
 def link_signals(signals: Sequence[Signal]) -> None:
@@ -80,16 +89,12 @@ def link_signals(signals: Sequence[Signal]) -> None:
     edges: list[tuple[str, str]] = []
     owners: dict[str, Signal] = {}
     for signal in signals:
-        if signal.score <= 0:
+        keys = signal_keys(signal)
+        if not keys:
             continue
         own = f"signal:{signal.pk}"
         owners[own] = signal
-        keys = {f"{signal.counterpart_kind}:{signal.counterpart}"[:520]}
-        if signal.device:
-            keys.add(f"device:{signal.device}")
-        if signal.ip:
-            keys.add(f"ip:{signal.ip}")
-        edges += [(own, key) for key in sorted(keys)]
+        edges += [(own, key) for key in keys]
     if not edges:
         return
     with transaction.atomic():

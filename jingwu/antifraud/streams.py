@@ -32,6 +32,10 @@ SUBJECT: Final = "antifraud.signals"
 log = logging.getLogger(__name__)
 
 
+class StreamUnavailable(Exception):
+    """NATS could not take the batch (unreachable, or no answer in time)."""
+
+
 def partitions() -> int:
     return int(getattr(settings, "NATS_PARTITIONS", 8))
 
@@ -47,16 +51,25 @@ def owned_partitions(index: int, workers: int, count: int | None = None) -> list
     return [p for p in range(count or partitions()) if p % workers == index]
 
 
+def max_age_seconds() -> float:
+    # Retention: consumed or not, signals older than this leave the stream (it must not grow forever).
+    return float(getattr(settings, "NATS_MAX_AGE_HOURS", 168)) * 3600
+
+
 async def ensure_stream(js: Any) -> None:
     from nats.js.api import StreamConfig
     from nats.js.errors import NotFoundError
 
     config = StreamConfig(name=STREAM, subjects=[f"{SUBJECT}.*"],
-                          duplicate_window=float(getattr(settings, "NATS_DUPLICATE_WINDOW_SECONDS", 600)))
+                          duplicate_window=float(getattr(settings, "NATS_DUPLICATE_WINDOW_SECONDS", 600)),
+                          max_age=max_age_seconds())
     try:
-        await js.stream_info(STREAM)
+        info = await js.stream_info(STREAM)
     except NotFoundError:
         await js.add_stream(config)
+        return
+    if info.config.max_age != config.max_age:  # a stream made before retention was set, or a new setting
+        await js.update_stream(config)
 
 
 class _Publisher:
@@ -85,7 +98,11 @@ class _Publisher:
             if self.nc is not None:
                 with contextlib.suppress(Exception):
                     await self.nc.close()
-            self.nc = await nats.connect(url, error_cb=_quiet, max_reconnect_attempts=10, reconnect_time_wait=0.5)
+            # A short connect: an unreachable server must fail the request soon, not after
+            # the client's rounds of reconnect attempts.
+            self.nc = await asyncio.wait_for(
+                nats.connect(url, error_cb=_quiet, max_reconnect_attempts=10, reconnect_time_wait=0.5),
+                timeout=connect_timeout())
             self.js = self.nc.jetstream()
             self.url = url
             await ensure_stream(self.js)
@@ -101,8 +118,18 @@ class _Publisher:
         return sum(1 for r in results if not r.duplicate)
 
     def publish(self, signals: Sequence[SignalIn]) -> int:
+        from nats.errors import Error as NatsError
+
         future = asyncio.run_coroutine_threadsafe(self._publish(settings.NATS_URL, signals), self._loop())
-        return future.result(timeout=30)
+        try:
+            return future.result(timeout=float(getattr(settings, "NATS_PUBLISH_TIMEOUT_SECONDS", 10)))
+        except (OSError, NatsError, TimeoutError) as exc:  # TimeoutError: asyncio's and the future's
+            future.cancel()
+            raise StreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def connect_timeout() -> float:
+    return float(getattr(settings, "NATS_CONNECT_TIMEOUT_SECONDS", 2))
 
 
 async def _quiet(exc: Exception) -> None:

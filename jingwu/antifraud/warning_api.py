@@ -6,10 +6,12 @@ is a 400 {detail, field: "signals[3].counterpart", code} and nothing of the batc
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 
 from jingwu.antifraud import early_warning, streams
@@ -17,6 +19,7 @@ from jingwu.core.api_auth import BearerTokenAuth, SessionAuth
 from jingwu.core.models import User
 
 router = Router(tags=["antifraud"])
+log = logging.getLogger(__name__)
 
 # Pushing needs a token scoped "antifraud.signals" whose user holds WARNING_SIGNAL_PUSH (partner role).
 PUSH_AUTH = [BearerTokenAuth(scope="antifraud.signals"), SessionAuth()]
@@ -63,13 +66,20 @@ def _actor(request: HttpRequest) -> User:
 
 
 @router.post("/signals", auth=PUSH_AUTH, url_name="antifraud_signals_push",
-             response={202: BatchOut, 400: ErrorOut, 403: ErrorOut},
+             response={202: BatchOut, 400: ErrorOut, 403: ErrorOut, 503: ErrorOut},
              summary="Push a batch of early-warning signals (telecom, bank, app, URL)")
 def signals_push(request: HttpRequest, payload: BatchIn) -> Any:
     checked = early_warning.signals_check(actor=_actor(request), partner=payload.partner,
                                           items=[s.dict() for s in payload.signals])
     if settings.NATS_URL:
-        new = streams.signals_publish(checked)
+        try:
+            new = streams.signals_publish(checked)
+        except streams.StreamUnavailable as exc:
+            # Nothing is written in this mode; a signal that did reach the stream is a
+            # duplicate when the partner pushes the batch again.
+            log.warning("signal stream unavailable: %s", exc)
+            return Status(503, ErrorOut(detail=_("信号队列暂时不可用，请稍后重新推送整个批次"),
+                                        code="stream_unavailable"))
         return Status(202, BatchOut(accepted=len(checked), mode="stream", new=new))
     result = early_warning.signals_process(checked, actor=_actor(request))
     return Status(202, BatchOut(accepted=len(checked), mode="inline", new=result.signals,

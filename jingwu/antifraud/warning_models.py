@@ -150,6 +150,18 @@ class Signal(models.Model):
                                 name="signal_warning_set")]
 
 
+class SignalPartner(models.Model):
+    """A partner code and the one partner user whose tokens may push signals under it
+    (message ids are "<code>:<id>": pushing under another's code could spoil its ids)."""
+
+    code = models.CharField(max_length=40, unique=True)
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="signal_partner_codes")
+    bound_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.code
+
+
 class SmsState(models.TextChoices):
     QUEUED = "queued", _("待发送")
     SENT = "sent", _("已发送")

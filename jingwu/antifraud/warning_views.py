@@ -52,7 +52,8 @@ class OutcomeForm(forms.Form):
 @require_http_methods(["GET"])
 def warnings(request: HttpRequest) -> HttpResponse:
     qs = access.scope(_user(request), Action.WARNING_HANDLE,
-                      FraudWarning.objects.select_related("unit")).order_by("state", "-opened_at", "-id")
+                      FraudWarning.objects.select_related("unit").prefetch_related("sms")
+                      ).order_by("state", "-opened_at", "-id")
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     # The list names nobody: level, reasons, station and deadline are enough to triage.
     return render(request, "antifraud/warning_list.html", {

@@ -36,7 +36,9 @@ ELDER = identifiers.make_resident_id("370102", dt.date(1950, 3, 1), 12)
 
 @pytest.fixture
 def partner(desk: Desk) -> User:
-    return make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+    user = make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+    early_warning.signal_partner_bind(actor=None, code="CMCC", user=user)
+    return user
 
 
 @pytest.fixture
@@ -125,6 +127,24 @@ def test_citizen_velocity_forgets_what_left_the_window(desk: Desk, partner: User
     push(partner, item("a", at=NOW - dt.timedelta(minutes=61), **visit),
          item("b", at=NOW - dt.timedelta(minutes=30), **visit), item("c", at=NOW, **visit))
     assert reasons(warning_of()) == ["list_url"]
+
+
+def test_two_citizen_velocity_rules_each_count_their_own_window(desk: Desk, partner: User, listed: None) -> None:
+    # The longer window listed first: the earlier signals must be loaded for it, not only the last rule's.
+    two = {**rules.DEFAULT_RULES, "rules": [
+        {"id": "list_url", "kind": "list_hit", "list": "url", "weight": 25},
+        {"id": "citizen_day", "kind": "velocity", "per": "citizen", "window_seconds": 86400, "count": 3,
+         "weight": 30},
+        {"id": "citizen_burst", "kind": "velocity", "per": "citizen", "window_seconds": 3600, "count": 3,
+         "weight": 20}]}
+    early_warning.ruleset_publish(actor=desk.analyst, ruleset=two)
+    visit: dict[str, Any] = {"kind": "url_visit", "counterpart": FRAUD_URL}
+    push(partner, item("a", at=NOW - dt.timedelta(hours=5), **visit), item("b", at=NOW - dt.timedelta(hours=3),
+                                                                          **visit))
+    push(partner, item("c", at=NOW, **visit))
+    assert Signal.objects.get(message_id="CMCC:c").hits == [
+        {"rule": "list_url", "weight": 25, "detail": "url listed"},
+        {"rule": "citizen_day", "weight": 30, "detail": "3 in 86400s per citizen"}]
 
 
 def test_account_velocity_counts_distinct_citizens(desk: Desk, partner: User, listed: None) -> None:
@@ -375,6 +395,39 @@ def test_api_wrong_types_are_422_and_scopes_are_enforced(desk: Desk, partner: Us
     assert Signal.objects.count() == 0
 
 
+def test_a_partner_pushes_only_under_its_own_code(desk: Desk, partner: User, listed: None) -> None:
+    other = make_user("cucc_gateway", [("partner", desk.tree.city_a)])
+    early_warning.signal_partner_bind(actor=None, code="CUCC", user=other)
+    recent = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    # CUCC pushing as CMCC would make CMCC's later "s1" a duplicate: refused, audited, nothing kept.
+    for code in ("CMCC", "NOPE"):
+        response = post(other, {**wire(item("s1", at=recent)), "partner": code})
+        assert (response.status_code, response.json()["code"]) == (403, "forbidden"), response.content
+    assert Signal.objects.count() == 0
+    assert sorted(AuditEntry.objects.filter(actor=other, outcome="denied", object_type="signal_partner")
+                  .values_list("object_id", flat=True)) == ["CMCC", "NOPE"]
+    assert post(partner, wire(item("s1", at=recent))).json()["new"] == 1
+    assert post(other, {**wire(item("s1", at=recent)), "partner": "CUCC"}).json()["new"] == 1
+
+
+def test_binding_a_signal_partner_code(desk: Desk, partner: User) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("signal-partner", "CMCC-SD", "cmcc_gateway", stdout=out)
+    assert out.getvalue() == "signal partner CMCC-SD: cmcc_gateway may push under it\n"
+    assert AuditEntry.objects.filter(action="antifraud.signal_partner", object_id="CMCC-SD").count() == 1
+    with pytest.raises(CommandError, match="没有合作单位系统角色"):
+        call_command("signal-partner", "CMCC-SD", desk.officer.username)
+    with pytest.raises(CommandError, match="冒号"):
+        call_command("signal-partner", "A:B", "cmcc_gateway")
+    call_command("signal-partner", "CMCC-SD", "--none", stdout=StringIO())
+    with pytest.raises(PermissionDenied):
+        signals_check(actor=partner, partner="CMCC-SD", items=[item("s1")], now=NOW)
+
+
 # --- the pages --------------------------------------------------------------------------
 
 def login(user: User) -> Client:
@@ -424,3 +477,32 @@ def test_figures_and_rule_statistics_on_the_list_page_are_scoped(desk: Desk, par
     shown = sorted(int(pk) for pk in re.findall(r'href="/antifraud/warnings/(\d+)/"', html))
     assert shown == sorted(mine.values_list("pk", flat=True)) and len(shown) == 2  # not the other station's
     assert "list_phone" in html and "规则效果" in html
+
+
+def test_the_list_page_title_is_only_its_name_once_warnings_are_closed(desk: Desk, partner: User,
+                                                                        listed: None) -> None:
+    import re
+
+    push(partner, item("s1"))
+    early_warning.warning_outcome_record(actor=desk.officer, warning=warning_of(), outcome="dissuaded")
+    html = login(desk.officer).get("/antifraud/warnings/").content.decode()
+    assert re.findall(r"<title>(.*?)</title>", html, re.S) == ["预警劝阻 · 警务工作门户"]
+    assert html.count('class="striped rule-stats"') == 1  # the statistics stay in the body, once
+
+
+def test_the_list_shows_the_sms_as_queued_until_the_gateway_sent_it(desk: Desk, partner: User,
+                                                                     listed: None, settings: Any) -> None:
+    import re
+
+    settings.JINGWU_SMS_GATEWAY_URL = ""  # no gateway: the SMS stays in the outbox
+    push(partner, item("s1", kind="url_visit", counterpart=FRAUD_URL))
+    assert warning_of().level == "low"
+
+    def sms_cells() -> list[str]:
+        html = login(desk.officer).get("/antifraud/warnings/").content.decode()
+        assert "已发送提醒短信" not in html
+        return re.findall(r'<td class="sms">(.*?)</td>', html)
+
+    assert sms_cells() == ["待发送"]
+    SmsOutbox.objects.update(state="sent", sent_at=NOW)
+    assert sms_cells() == ["已发送"]

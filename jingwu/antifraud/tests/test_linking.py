@@ -14,7 +14,7 @@ from jingwu.antifraud import early_warning, linking
 from jingwu.antifraud.models import FraudReport
 from jingwu.antifraud.services import fraud_report_submit
 from jingwu.antifraud.tests.conftest import ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, ACCOUNT_D, Desk, report_input, transfer
-from jingwu.antifraud.warning_models import LinkNode
+from jingwu.antifraud.warning_models import LinkNode, Signal
 from jingwu.core.models import AuditEntry, User
 from jingwu.core.tests.factories import TEST_PASSWORD, make_user
 
@@ -63,6 +63,7 @@ def test_reports_form_exactly_the_labelled_networks(desk: Desk) -> None:
 def test_scored_signals_join_networks_through_device_and_ip(desk: Desk) -> None:
     made = file_fixture(desk)
     partner = make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+    early_warning.signal_partner_bind(actor=None, code="CMCC", user=partner)
     early_warning.watchlist_add(actor=desk.analyst, kind="url", raw="fake-bank.example.com", source="部反诈中心")
     early_warning.watchlist_add(actor=desk.analyst, kind="app", raw="FastTask", source="部反诈中心")
     now = dt.datetime.now(dt.UTC)
@@ -154,3 +155,21 @@ def test_an_analyst_groups_a_networks_reports_into_one_case(desk: Desk) -> None:
     assert AuditEntry.objects.filter(actor=stranger, outcome="denied", object_type="fraud_network").count() == 1
     assert login(desk.officer).post(f"/antifraud/networks/{root}/group").status_code == 403
     assert CaseIncident.objects.count() == 4
+
+
+def test_signals_with_an_everyday_app_link_nothing_in_a_batch_or_alone(desk: Desk) -> None:
+    partner = make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+    early_warning.signal_partner_bind(actor=None, code="CMCC", user=partner)
+    # Listed by mistake or on purpose: the signals score, yet 微信 must not join its users' networks.
+    early_warning.watchlist_add(actor=desk.analyst, kind="app", raw="微信", source="部反诈中心")
+    now = dt.datetime.now(dt.UTC)
+    base = {"occurred_at": now - dt.timedelta(minutes=5), "station": "370102S01", "kind": "app_install",
+            "counterpart": "微信"}
+    items = [{**base, "id": "1", "citizen_phone": "13812345678", "device": "IMEI-1"},
+             {**base, "id": "2", "citizen_phone": "13912345678", "device": "IMEI-2"}]
+    early_warning.signals_process(early_warning.signals_check(actor=partner, partner="CMCC", items=items, now=now))
+    signals = list(Signal.objects.order_by("pk"))
+    assert [s.score for s in signals] == [40, 40]
+    assert LinkNode.objects.count() == 0  # the batch linker
+    linking.link_signal(signals[0])
+    assert LinkNode.objects.count() == 0  # the single linker: the same rule

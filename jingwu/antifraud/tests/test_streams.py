@@ -18,12 +18,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from jingwu.antifraud import early_warning, streams
 from jingwu.antifraud.tests.conftest import ACCOUNT_A, Desk
-from jingwu.antifraud.tests.nats_server import running_nats
+from jingwu.antifraud.tests.nats_server import _free_port, running_nats
 from jingwu.antifraud.warning_models import FraudWarning, Signal
-from jingwu.core import identifiers
+from jingwu.core import identifiers, tokens
 from jingwu.core.models import User, WorkItem, WorkItemStatus
 from jingwu.core.tests.factories import make_user
 
@@ -97,6 +98,7 @@ def _wait(predicate: Any, seconds: float, worker: subprocess.Popen[str]) -> None
 
 def _setup(desk: Desk) -> User:
     partner = make_user("cmcc_gateway", [("partner", desk.tree.city_a)])
+    early_warning.signal_partner_bind(actor=None, code="CMCC", user=partner)
     early_warning.watchlist_add(actor=desk.analyst, kind="phone", raw=FRAUD_PHONE, source="部反诈中心")
     early_warning.watchlist_add(actor=desk.analyst, kind="account", raw=ACCOUNT_A, source="部反诈中心", bank="ICBC")
     return partner
@@ -150,3 +152,49 @@ def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(desk: Desk, nats
     tasks = sorted(WorkItem.objects.values_list("kind", "status"))
     assert tasks == sorted([("antifraud.call_96110", WorkItemStatus.CANCELLED)] * CITIZENS
                            + [("antifraud.dissuade", WorkItemStatus.OPEN)] * CITIZENS)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_stream_keeps_signals_for_the_retention_age(desk: Desk, nats_url: str, settings: Any) -> None:
+    streams.signals_publish(_batch(_setup(desk))[:1])
+    assert asyncio.run(_max_age(nats_url)) == 168 * 3600
+    settings.NATS_MAX_AGE_HOURS = 24  # a changed setting reaches the existing stream
+    asyncio.run(_ensure(nats_url))
+    assert asyncio.run(_max_age(nats_url)) == 24 * 3600
+
+
+async def _ensure(url: str) -> None:
+    import nats
+
+    nc = await nats.connect(url)
+    await streams.ensure_stream(nc.jetstream())
+    await nc.close()
+
+
+async def _max_age(url: str) -> float:
+    import nats
+
+    nc = await nats.connect(url)
+    info = await nc.jetstream().stream_info(streams.STREAM)
+    await nc.close()
+    return float(info.config.max_age or 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_stream_is_a_503_soon_and_nothing_is_written(desk: Desk, settings: Any) -> None:
+    settings.NATS_URL = f"nats://127.0.0.1:{_free_port()}"  # nothing listens there
+    partner = _setup(desk)
+    secret = tokens.token_create(actor=None, user=partner, scopes=["antifraud.signals"], days=1).secret
+    at = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+    body = {"partner": "CMCC", "signals": [{"id": "s1", "kind": "call", "occurred_at": at,
+                                            "citizen_phone": "13812345678", "station": "370102S01",
+                                            "counterpart": FRAUD_PHONE}]}
+    started = time.monotonic()
+    response = Client().post("/api/antifraud/signals", body, content_type="application/json",
+                             headers={"Authorization": f"Bearer {secret}"})
+    waited = time.monotonic() - started
+    assert response.status_code == 503, response.content
+    assert response.json() == {"detail": "信号队列暂时不可用，请稍后重新推送整个批次", "field": "",
+                               "code": "stream_unavailable"}
+    assert waited < 10  # the connect timeout (2 s), not the old 30 s wait
+    assert (Signal.objects.count(), FraudWarning.objects.count()) == (0, 0)
