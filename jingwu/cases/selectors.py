@@ -262,7 +262,7 @@ def anomaly_queryset(actor: User, kind: str, *, unit: Unit | None = None, now: d
         return state_clock | custody
     if kind == Anomaly.FILED_IDLE:
         idle_since = now - dt.timedelta(days=settings.JINGWU_CASE_IDLE_DAYS)
-        # Counted from the (state, activity_at, unit) index alone, never the case rows.
+        # Counted from the (unit, state, activity_at) index alone, never the case rows.
         qs = Case.objects.filter(state__in=INVESTIGATION_STATES, activity_at__lte=idle_since)
         return _within(actor, unit, qs, "unit")
     if kind == Anomaly.ERRORS:
