@@ -161,7 +161,7 @@ def _stop_out(stop: StopPaymentRequest) -> StopOut:
 
 def _unit(actor: User, code: str | None) -> Unit:
     if code:
-        unit = Unit.objects.filter(code=code).first()
+        unit = selectors.unit_by_code(code)
         if unit is None:
             raise ServiceError(f"unit: no unit with code {code!r}", field="unit")
         return unit

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from jingwu.antifraud import workflow
 from jingwu.antifraud.models import FraudReport, StopPaymentAttempt, StopPaymentRequest, StopState
+from jingwu.antifraud.warning_models import FraudWarning
 from jingwu.core import access, purpose
 from jingwu.core.access import Action
 from jingwu.core.models import RoleAssignment, Unit, UnitKind, User
@@ -83,6 +84,23 @@ def stop_get(actor: User, pk: int) -> StopPaymentRequest:
     stop = StopPaymentRequest.objects.select_related("report__unit", "transfer").get(pk=pk)
     access.check(actor, Action.FRAUD_REPORT, stop.report.unit, object_type="stop_payment_request", object_id=pk)
     return stop
+
+
+def warnings_visible(actor: User) -> QuerySet[FraudWarning]:
+    """Warnings of stations within the actor's WARNING_HANDLE jurisdiction, open ones first."""
+    return access.scope(actor, Action.WARNING_HANDLE, FraudWarning.objects.select_related("unit", "report")
+                        .prefetch_related("sms")).order_by("state", "-opened_at", "-id")
+
+
+def warning_get(actor: User, pk: int) -> FraudWarning:
+    """A warning the actor may handle. Raises FraudWarning.DoesNotExist for one outside their
+    jurisdiction too, so the answer does not tell whether it exists."""
+    return warnings_visible(actor).get(pk=pk)
+
+
+def unit_by_code(code: str) -> Unit | None:
+    """The unit a caller names by code (the services check the actor's right over it)."""
+    return Unit.objects.filter(code=code).first()
 
 
 def stop_desk(unit: Unit) -> Unit | None:

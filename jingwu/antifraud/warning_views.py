@@ -9,31 +9,24 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from jingwu.antifraud import early_warning
+from jingwu.antifraud import early_warning, selectors
 from jingwu.antifraud.banks import BANKS
 from jingwu.antifraud.models import FraudType
 from jingwu.antifraud.services import ReportInput, TransferInput
 from jingwu.antifraud.warning_models import FraudWarning, WarningOutcome, WarningState
 from jingwu.core import access, purpose
 from jingwu.core.access import Action
-from jingwu.core.models import User
 from jingwu.core.purpose import PurposeRequired
 from jingwu.core.services import ServiceError
-from jingwu.core.views import _shell, portal_view
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
+from jingwu.core.views import _shell, portal_user, portal_view
 
 
 class OutcomeForm(forms.Form):
@@ -51,9 +44,7 @@ class OutcomeForm(forms.Form):
 @portal_view(Action.WARNING_HANDLE)
 @require_http_methods(["GET"])
 def warnings(request: HttpRequest) -> HttpResponse:
-    qs = access.scope(_user(request), Action.WARNING_HANDLE,
-                      FraudWarning.objects.select_related("unit").prefetch_related("sms")
-                      ).order_by("state", "-opened_at", "-id")
+    qs = selectors.warnings_visible(portal_user(request))
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     # The list names nobody: level, reasons, station and deadline are enough to triage.
     return render(request, "antifraud/warning_list.html", {
@@ -65,8 +56,11 @@ def warnings(request: HttpRequest) -> HttpResponse:
 @portal_view(Action.WARNING_HANDLE)
 @require_http_methods(["GET", "POST"])
 def warning(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
-    item = get_object_or_404(FraudWarning.objects.select_related("unit", "report"), pk=pk)
+    user = portal_user(request)
+    try:
+        item = selectors.warning_get(user, pk)
+    except FraudWarning.DoesNotExist:
+        raise Http404(_("没有这个预警，或不在您的管辖范围内。")) from None
     try:
         purpose.person_read(user, object_type="fraud_warning", object_id=item.pk, unit=item.unit,
                             action=Action.WARNING_HANDLE)

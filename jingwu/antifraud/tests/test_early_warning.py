@@ -458,7 +458,10 @@ def test_warning_page_needs_a_purpose_masks_the_id_and_records_the_outcome(desk:
     assert response.status_code == 302
     w.refresh_from_db()
     assert (w.state, w.outcome, w.report.loss_fen if w.report else None) == ("closed", "defrauded", 120_050)
-    assert login(desk.other_officer).get(f"/antifraud/warnings/{w.pk}/").status_code == 403
+    # Another station's officer is told no more than about a warning that does not exist.
+    outsider = login(desk.other_officer)
+    theirs, unknown = outsider.get(f"/antifraud/warnings/{w.pk}/"), outsider.get(f"/antifraud/warnings/{w.pk + 999}/")
+    assert (theirs.status_code, unknown.status_code) == (404, 404)
 
 
 def test_figures_and_rule_statistics_on_the_list_page_are_scoped(desk: Desk, partner: User, listed: None) -> None:
