@@ -144,8 +144,14 @@ class Signal(models.Model):
 
     class Meta:
         ordering = ["occurred_at", "id"]
-        indexes = [models.Index(fields=["citizen_key", "occurred_at"]), models.Index(fields=["account", "occurred_at"]),
-                   # Most signals have no warning: they need no entry in this index.
+        # Every signal pays for each index it enters, so each holds only the rows its one reader
+        # asks for: the citizen windows count signals that scored, the account windows
+        # transfers, the warning page a warning's signals. The message id's unique index is
+        # the record of what was processed.
+        indexes = [models.Index(fields=["citizen_key", "occurred_at"], condition=models.Q(score__gt=0),
+                                name="signal_citizen_scored"),
+                   models.Index(fields=["account", "occurred_at"], condition=~models.Q(account=""),
+                                name="signal_account_set"),
                    models.Index(fields=["warning"], condition=models.Q(warning__isnull=False),
                                 name="signal_warning_set")]
 
