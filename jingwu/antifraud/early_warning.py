@@ -433,7 +433,7 @@ def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> 
         hit = [s for s in scored if s.hits]
         if hit:
             _warn(hit, compiled, now, actor, result, decisions)
-        ids = _insert_signals(scored, now, hit)
+        ids = _insert_signals(scored, now)
         if hit:
             from jingwu.antifraud import linking
 
@@ -514,15 +514,17 @@ def _warn(hit: list[_Scored], compiled: rules.Compiled, now: datetime, actor: Us
     FraudWarning.objects.bulk_create(created)
     reasons_field = FraudWarning._meta.get_field("reasons")
     to_time = _db_time_adapter()
+    update = (f"UPDATE {connection.ops.quote_name(FraudWarning._meta.db_table)} SET score = %s, "  # noqa: S608
+              "reasons = %s, signal_count = %s, last_signal_at = %s, level = %s, due_at = %s, citizen_key = %s, "
+              "citizen_id_number = %s, citizen_phone = %s WHERE id = %s")
+    changed = [(w.score, reasons_field.get_db_prep_value(w.reasons, connection), w.signal_count,
+                to_time(w.last_signal_at), w.level, to_time(w.due_at) if w.due_at else None, w.citizen_key,
+                w.citizen_id_number, w.citizen_phone, w.pk) for w in touched.values() if w.pk in existing]
     with connection.cursor() as cursor:  # a few rows: plain UPDATEs beat bulk_update's CASE per column
-        cursor.executemany(
-            f"UPDATE {connection.ops.quote_name(FraudWarning._meta.db_table)} SET score = %s, reasons = %s, "  # noqa: S608
-            "signal_count = %s, last_signal_at = %s, level = %s, due_at = %s, citizen_key = %s, "
-            "citizen_id_number = %s, citizen_phone = %s WHERE id = %s",
-            [(w.score, reasons_field.get_db_prep_value(w.reasons, connection),
-              w.signal_count, to_time(w.last_signal_at), w.level,
-              to_time(w.due_at) if w.due_at else None, w.citizen_key, w.citizen_id_number, w.citizen_phone, w.pk)
-             for w in touched.values() if w.pk in existing])
+        if len(changed) == 1:  # the single decision: psycopg's executemany sets up a pipeline first
+            cursor.execute(update, changed[0])
+        elif changed:
+            cursor.executemany(update, changed)
     _hand_out([(w, handed[id(w)]) for w in touched.values() if id(w) in handed], existing, now, actor, decisions)
 
 
@@ -621,7 +623,7 @@ def _db_time_adapter() -> Callable[[datetime], Any]:
     return lambda value: value
 
 
-def _insert_signals(scored: list[_Scored], now: datetime, hit: list[_Scored]) -> dict[str, int]:
+def _insert_signals(scored: list[_Scored], now: datetime) -> dict[str, int]:
     """Every signal is kept (partners' evidence, and the account windows count quiet transfers);
     the ORM's per-object work is skipped: values are adapted once per column kind. Returns the
     row ids of the signals that hit (the links name them)."""
@@ -631,20 +633,26 @@ def _insert_signals(scored: list[_Scored], now: datetime, hit: list[_Scored]) ->
     received = to_time(now)
     adapt_ip = connection.ops.adapt_ipaddressfield_value
     rows: list[tuple[Any, ...]] = []
-    append = rows.append
+    hit_rows: list[tuple[Any, ...]] = []
     for s in scored:
         x = s.signal
-        append((x.message_id, x.partner, x.kind, x.citizen_key, x.counterpart_kind, x.counterpart, x.account,
-                x.duration_seconds, x.amount_fen, x.device, adapt_ip(x.ip) if x.ip else None,
-                to_time(x.occurred_at), received, s.score,
-                hits_field.get_db_prep_value(s.hits, connection) if s.hits else no_hits,
-                s.warning.pk if s.warning is not None else None))
+        (hit_rows if s.hits else rows).append((
+            x.message_id, x.partner, x.kind, x.citizen_key, x.counterpart_kind, x.counterpart, x.account,
+            x.duration_seconds, x.amount_fen, x.device, adapt_ip(x.ip) if x.ip else None,
+            to_time(x.occurred_at), received, s.score,
+            hits_field.get_db_prep_value(s.hits, connection) if s.hits else no_hits,
+            s.warning.pk if s.warning is not None else None))
     _insert_rows(Signal._meta.db_table, _SIGNAL_COLUMNS, rows)
-    if not hit:
+    if not hit_rows:
         return {}
-    table = connection.ops.quote_name(Signal._meta.db_table)
-    return dict(_select(f"SELECT message_id, id FROM {table} WHERE message_id",  # noqa: S608
-                        [s.signal.message_id for s in hit]))
+    # The few that hit: one INSERT … RETURNING gives the ids the links name.
+    quote = connection.ops.quote_name
+    one = "(" + ", ".join(["%s"] * len(_SIGNAL_COLUMNS)) + ")"
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(Signal._meta.db_table)} ({', '.join(quote(c) for c in _SIGNAL_COLUMNS)}) "  # noqa: S608
+                       f"VALUES {', '.join([one] * len(hit_rows))} RETURNING message_id, id",
+                       [v for row in hit_rows for v in row])
+        return dict(cursor.fetchall())
 
 
 def _insert_rows(table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
