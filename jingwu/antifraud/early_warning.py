@@ -341,7 +341,8 @@ class _Windows:
         accounts = list({s.account for s in batch if s.account})
         if compiled.account_seconds and accounts:
             for account, at, key in _select(
-                    f"SELECT account, occurred_at, citizen_key FROM {table} WHERE account <> '' "  # noqa: S608
+                    # Spelled as the partial index's condition, or SQLite does not use the index.
+                    f"SELECT account, occurred_at, citizen_key FROM {table} WHERE NOT (account = '') "  # noqa: S608
                     "AND occurred_at > %s AND account", accounts,
                     [to_time(first - timedelta(seconds=compiled.account_seconds))]):
                 self.account_seen.setdefault(account, []).append((from_time(at), key))
