@@ -224,3 +224,6 @@ def report_detail(request: HttpRequest, number: str) -> Any:
 from jingwu.antifraud.warning_api import router as _warning_router  # noqa: E402
 
 router.add_router("", _warning_router)
+from jingwu.antifraud.lists_api import router as _lists_router  # noqa: E402
+
+router.add_router("", _lists_router)

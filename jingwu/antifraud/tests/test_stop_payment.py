@@ -215,7 +215,7 @@ def test_reports_whose_money_met_in_an_onward_account_link_into_one_network(desk
         {"bank": "CCB", "account": ACCOUNT_B, "balance_fen": 150_000},
         {"bank": "CMB", "account": ACCOUNT_D, "balance_fen": 70_000},
     )
-    alone = {"phones": [], "urls": [], "apps": []}  # nothing else in common
+    alone: dict[str, list[str]] = {"phones": [], "urls": [], "apps": []}  # nothing else in common
     first = submit(desk, transfer(ACCOUNT_A, "ICBC", 100_000), **alone)
     second = submit(desk, transfer(ACCOUNT_C, "CMB", 50_000), **alone)
     third = submit(desk, transfer(ACCOUNT_D, "CMB", 70_000), **alone)
