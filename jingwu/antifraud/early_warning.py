@@ -134,6 +134,13 @@ def signals_check(*, actor: User, partner: str, items: Sequence[dict[str, Any]],
     return out
 
 
+def signals_trusted(items: Sequence[dict[str, Any]], *, now: datetime) -> list[SignalIn]:
+    """Items of a trusted in-process source (the seed), each naming its "partner" and its
+    "station": checked as a partner's batch is, without a partner account."""
+    units = {u.code: u.pk for u in Unit.objects.filter(code__in={str(i.get("station") or "") for i in items})}
+    return [_check_one(item, f"signals[{n}]", str(item["partner"]), units, None, now) for n, item in enumerate(items)]
+
+
 def _check_one(item: dict[str, Any], where: str, partner: str, units: dict[str, int], home: int | None,
                now: datetime) -> SignalIn:
     sid = str(item.get("id") or "")
