@@ -5,6 +5,7 @@ parse, call watchlists.py, render."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -236,6 +237,7 @@ def ruleset(request: HttpRequest, version: int) -> HttpResponse:
     return render(request, "antifraud/ruleset.html", {
         **_shell(request), "ruleset": row, "draft": draft, "rows": rows, "new_rule": RuleForm(prefix="new"),
         "levels": LevelsForm(initial=row.rules.get("levels", {})), "params": rules.PARAMS,
+        "as_json": json.dumps(row.rules, ensure_ascii=False, indent=1),
         "active": watchlists.ruleset_active_version()})
 
 

@@ -295,6 +295,7 @@ def test_the_rule_pages(desk: Desk) -> None:
     assert (created.status_code, created["Location"]) == (302, "/antifraud/rules/2/")
     page = client.get("/antifraud/rules/2/").content.decode()
     assert page.count("<tr data-rule=") == len(rules.DEFAULT_RULES["rules"]) and "发布并生效" in page
+    assert "&quot;window_seconds&quot;: 3600" in page  # the set as data
     night = [r["id"] for r in rules.DEFAULT_RULES["rules"]].index("night")
     bad = client.post(f"/antifraud/rules/2/rules/{night}", {
         f"r{night}-id": "night", f"r{night}-kind": "time_of_day", f"r{night}-weight": "10",
