@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from jingwu.antifraud import early_warning, rules, watchlists
 from jingwu.antifraud.tests.conftest import ACCOUNT_A, Desk
@@ -315,3 +316,24 @@ def test_the_rule_pages(desk: Desk) -> None:
     published = client.get("/antifraud/rules/2/").content.decode()
     assert "生效中" in published and "保存此规则" not in published
     assert client.get("/antifraud/rules/99/").status_code == 404
+
+
+def test_the_list_page_and_api_take_the_same_statements_for_more_entries(desk: Desk) -> None:
+    def add(n: int, start: int) -> None:
+        watchlists.watchlist_add_batch(actor=desk.analyst, entries=[
+            (i, entry("phone", f"1710000{start + i:04d}")) for i in range(n)], now=NOW)
+
+    client = login(desk.analyst)
+    auth = bearer(desk.analyst, "read")
+    add(3, 0)
+    client.get("/api/antifraud/watchlist", headers=auth)  # the token's first use records itself once
+    with CaptureQueriesContext(connection) as page_few:
+        assert client.get("/antifraud/lists/").status_code == 200
+    with CaptureQueriesContext(connection) as api_few:
+        assert client.get("/api/antifraud/watchlist", headers=auth).json()["count"] == 3
+    add(30, 100)
+    with CaptureQueriesContext(connection) as page_many:
+        assert client.get("/antifraud/lists/").content.decode().count("<tr data-entry=") == 33
+    with CaptureQueriesContext(connection) as api_many:
+        assert client.get("/api/antifraud/watchlist", headers=auth).json()["count"] == 33
+    assert (len(page_many), len(api_many)) == (len(page_few), len(api_few))
