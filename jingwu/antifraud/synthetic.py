@@ -433,8 +433,9 @@ def _signals(rng: random.Random, victims: list[Victim], rings: list[Ring], stati
         for account, amount, at in v.transfers:
             emit(at, "transfer", v.phone, v.station, account.number, bank=account.bank, amount_fen=amount,
                  device=v.device)
-    for _i in range(len(victims) * 6):  # ordinary life, and ring numbers calling people who hang up
-        station = rng.choice(stations)
+    for i in range(len(victims) * 6):  # ordinary life, and ring numbers calling people who hang up
+        # One in eight at the first station, where the demo accounts work: their inbox gets warnings.
+        station = stations[0] if i % 8 == 0 else rng.choice(stations)
         at = now - rng.uniform(0, 90) * DAY
         if rng.random() < 0.15 and rings:
             emit(at, "call", _citizen_phone(rng), station, rng.choice(rng.choice(rings).phones),
