@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('antifraud', '0004_signal_partner'),
+        ('antifraud', '0005_list_and_rule_management'),
     ]
 
     operations = [
