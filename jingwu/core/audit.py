@@ -16,7 +16,7 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from jingwu.core import request_context
@@ -98,14 +98,58 @@ def record(*, actor: User | None, action: str, object_type: str = "", object_id:
         if isinstance(value, str):
             fields[name] = _text(value)[:_MAX_LENGTH[name]]
     fields["details"] = _as_stored(json.loads(json.dumps(details or {}, default=str)))
-    with transaction.atomic():
-        head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
-        fields["prev_hash"] = head.last_hash
-        fields["entry_hash"] = entry_digest(fields)
-        entry = AuditEntry.objects.create(**fields)
-        AuditChainHead.objects.filter(pk=1).update(last_entry_id=entry.pk, last_hash=entry.entry_hash,
-                                                   entries=head.entries + 1)
+    pk = _append(fields)
+    entry = AuditEntry(pk=pk, **fields)  # stored by _append, not through the ORM
+    entry._state.adding, entry._state.db = False, connection.alias
     return entry
+
+
+# The append is the cost every audited read pays, so it is written as the few statements it
+# needs rather than through the ORM (which spent most of the ~0.6 ms compiling them): lock the
+# chain head, read its hash, insert the entry, move the head — in one transaction (a savepoint
+# inside a caller's). On SQLite the IMMEDIATE transaction is the lock; on PostgreSQL the head
+# row's FOR UPDATE, and the insert and the head's update go in one statement.
+_ENTRY_COLUMNS = (*_HASHED_FIELDS, "entry_hash")
+_ENTRY_FIELDS = tuple(AuditEntry._meta.get_field("actor" if c == "actor_id" else c) for c in _ENTRY_COLUMNS)
+
+
+_ENTRY_TABLE, _HEAD_TABLE = AuditEntry._meta.db_table, AuditChainHead._meta.db_table
+_COLUMNS = ", ".join(f.column for f in _ENTRY_FIELDS)
+_MARKS = ", ".join(["%s"] * len(_ENTRY_FIELDS))
+# Our own table and column names only; every value goes as a parameter.
+_READ_HEAD = f"SELECT last_hash, entries FROM {_HEAD_TABLE} WHERE id = 1"  # noqa: S608
+_CREATE_HEAD = (f"INSERT INTO {_HEAD_TABLE} (id, last_entry_id, last_hash, entries) "  # noqa: S608
+                "VALUES (1, 0, %s, 0) ON CONFLICT DO NOTHING")
+_INSERT = f"INSERT INTO {_ENTRY_TABLE} ({_COLUMNS}) VALUES ({_MARKS}) RETURNING id"  # noqa: S608
+_MOVE_HEAD = f"UPDATE {_HEAD_TABLE} SET last_entry_id = %s, last_hash = %s, entries = %s WHERE id = 1"  # noqa: S608
+_INSERT_AND_MOVE_HEAD = (f"WITH e AS ({_INSERT}) UPDATE {_HEAD_TABLE} SET last_entry_id = e.id, "  # noqa: S608
+                         f"last_hash = %s, entries = %s FROM e WHERE {_HEAD_TABLE}.id = 1 RETURNING e.id")
+
+
+def _append(fields: dict[str, Any]) -> int:
+    """Link ``fields`` to the chain head (setting prev_hash and entry_hash) and store it; its id."""
+    postgresql = connection.vendor == "postgresql"
+    with transaction.atomic(), connection.cursor() as cursor:
+        read = _READ_HEAD + " FOR UPDATE" if postgresql else _READ_HEAD
+        cursor.execute(read)
+        row = cursor.fetchone()
+        if row is None:  # the first entry ever: make the head (a racing writer may make it first)
+            cursor.execute(_CREATE_HEAD, [GENESIS_HASH])
+            cursor.execute(read)
+            row = cursor.fetchone()
+        last_hash, entries = row
+        fields["prev_hash"] = last_hash
+        fields["entry_hash"] = entry_digest(fields)
+        values = [f.get_db_prep_save(fields[c], connection)
+                  for f, c in zip(_ENTRY_FIELDS, _ENTRY_COLUMNS, strict=True)]
+        if postgresql:
+            cursor.execute(_INSERT_AND_MOVE_HEAD, [*values, fields["entry_hash"], entries + 1])
+            (pk,) = cursor.fetchone()
+        else:
+            cursor.execute(_INSERT, values)
+            (pk,) = cursor.fetchone()
+            cursor.execute(_MOVE_HEAD, [pk, fields["entry_hash"], entries + 1])
+    return int(pk)
 
 
 @dataclass(frozen=True)

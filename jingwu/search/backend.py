@@ -590,12 +590,7 @@ class TantivyBackend:
                                      order=tantivy.Order.Desc)
         else:
             result = searcher.search(full, limit, count=True, offset=request.offset)
-        facets: dict[str, int] = {}
-        if request.facets:
-            # Counted without the kind filter, so every kind's count shows beside the chosen one.
-            unfiltered = _Q.boolean_query([(_MUST, match)] + [(_MUST, f) for f in _filters(request, kinds=False)])
-            agg = searcher.aggregate(unfiltered, {"k": {"terms": {"field": "kind", "size": 1000}}})
-            facets = {b["key"]: int(b["doc_count"]) for b in agg["k"]["buckets"]}
+        total = int(getattr(result, "count", 0) or 0)
         needles = _needles(request.query) if request.highlights else []
         hits = []
         for value, address in result.hits:
@@ -609,7 +604,19 @@ class TantivyBackend:
             if needles:
                 hit.highlights = _highlights(values, needles)
             hits.append(hit)
-        return SearchPage(int(getattr(result, "count", 0) or 0), facets, hits)
+        facets: dict[str, int] = {}
+        if request.facets and not request.kinds and request.offset == 0 and total == len(hits):
+            # Every match is on this page (an identifier, a rare name): count its kinds here
+            # rather than run the aggregation over the same matches again.
+            for hit in hits:
+                if hit.kind:
+                    facets[hit.kind] = facets.get(hit.kind, 0) + 1
+        elif request.facets:
+            # Counted without the kind filter, so every kind's count shows beside the chosen one.
+            unfiltered = _Q.boolean_query([(_MUST, match)] + [(_MUST, f) for f in _filters(request, kinds=False)])
+            agg = searcher.aggregate(unfiltered, {"k": {"terms": {"field": "kind", "size": 1000}}})
+            facets = {b["key"]: int(b["doc_count"]) for b in agg["k"]["buckets"]}
+        return SearchPage(total, facets, hits)
 
     def suggest(self, prefix: str, scope: Sequence[ScopeGrant], limit: int = 10) -> list[Suggestion]:
         key = analysis.suggest_key(prefix)
