@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from jingwu.core import request_context
-from jingwu.core.models import AuditChainHead, AuditEntry, User
+from jingwu.core.models import AuditChainHead, AuditEntry, Unit, User
 
 GENESIS_HASH = "0" * 64
 
@@ -73,6 +73,17 @@ def _actor_fields(actor: User | None) -> tuple[int | None, str]:
     return actor.pk, actor.get_username()
 
 
+def _home_unit_code(actor: User) -> str:
+    """The code of the actor's home unit: from the unit when loaded, else its one column (a
+    request's user comes without it, and loading the whole unit cost more than the append)."""
+    if User.home_unit.is_cached(actor):
+        return actor.home_unit.code if actor.home_unit else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_HOME_UNIT_CODE, [actor.home_unit_id])
+        row = cursor.fetchone()
+    return str(row[0]) if row else ""
+
+
 def record(*, actor: User | None, action: str, object_type: str = "", object_id: str | int = "",
            purpose: str = "", outcome: str = "allowed", details: dict[str, Any] | None = None,
            unit_code: str = "", request: Any = None) -> AuditEntry:
@@ -80,7 +91,7 @@ def record(*, actor: User | None, action: str, object_type: str = "", object_id:
     ctx = request_context.current()
     actor_id, username = _actor_fields(actor)
     if not unit_code and actor is not None and getattr(actor, "home_unit_id", None):
-        unit_code = actor.home_unit.code if actor.home_unit else ""
+        unit_code = _home_unit_code(actor)
     fields: dict[str, Any] = {
         "at": timezone.now(),
         "actor_id": actor_id,
@@ -110,13 +121,14 @@ def record(*, actor: User | None, action: str, object_type: str = "", object_id:
 # inside a caller's). On SQLite the IMMEDIATE transaction is the lock; on PostgreSQL the head
 # row's FOR UPDATE, and the insert and the head's update go in one statement.
 _ENTRY_COLUMNS = (*_HASHED_FIELDS, "entry_hash")
-_ENTRY_FIELDS = tuple(AuditEntry._meta.get_field("actor" if c == "actor_id" else c) for c in _ENTRY_COLUMNS)
+_ENTRY_FIELDS = tuple({f.attname: f for f in AuditEntry._meta.concrete_fields}[c] for c in _ENTRY_COLUMNS)
 
 
 _ENTRY_TABLE, _HEAD_TABLE = AuditEntry._meta.db_table, AuditChainHead._meta.db_table
-_COLUMNS = ", ".join(f.column for f in _ENTRY_FIELDS)
+_COLUMNS = ", ".join(str(f.column) for f in _ENTRY_FIELDS)
 _MARKS = ", ".join(["%s"] * len(_ENTRY_FIELDS))
 # Our own table and column names only; every value goes as a parameter.
+_HOME_UNIT_CODE = f"SELECT code FROM {Unit._meta.db_table} WHERE id = %s"  # noqa: S608
 _READ_HEAD = f"SELECT last_hash, entries FROM {_HEAD_TABLE} WHERE id = 1"  # noqa: S608
 _CREATE_HEAD = (f"INSERT INTO {_HEAD_TABLE} (id, last_entry_id, last_hash, entries) "  # noqa: S608
                 "VALUES (1, 0, %s, 0) ON CONFLICT DO NOTHING")

@@ -25,7 +25,7 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
 from jingwu.core import audit
-from jingwu.core.models import AuditChainHead, AuditEntry
+from jingwu.core.models import AuditChainHead, AuditEntry, User
 from jingwu.core.tests.factories import make_tree, make_user
 
 pytestmark = pytest.mark.django_db
@@ -106,6 +106,9 @@ def test_the_unit_defaults_to_the_actors_home_unit() -> None:
     tree = make_tree()
     officer = make_user("wang", [("officer", tree.station_a1a)])
     assert audit.record(actor=officer, action="x").unit_code == "370102S01"
+    fresh = User.objects.get(pk=officer.pk)  # as a request loads it: the unit not with it
+    assert not User.home_unit.is_cached(fresh)
+    assert audit.record(actor=fresh, action="x").unit_code == "370102S01"
     assert audit.record(actor=None, action="x").unit_code == ""
 
 
