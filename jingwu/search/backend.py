@@ -459,7 +459,7 @@ class _Generation:
     """One commit of the index as this process reads it: its searcher, and for the scopes
     asked so far whether each admits every document of it."""
 
-    stamp: int
+    stamp: tuple[int, int]
     searcher: tantivy.Searcher
     covers: dict[tuple[ScopeGrant, ...], bool] = field(default_factory=dict)
 
@@ -508,11 +508,14 @@ class TantivyBackend:
             return False
         return True
 
-    def _commit_stamp(self) -> int:
+    def _commit_stamp(self) -> tuple[int, int]:
+        """Changes with every commit: meta.json is replaced (a new inode) and written (a new time;
+        the time alone can repeat, the kernel's clock moving in steps of milliseconds)."""
         try:
-            return (self.path / "meta.json").stat().st_mtime_ns
+            meta = (self.path / "meta.json").stat()
         except FileNotFoundError:
-            return 0
+            return (0, 0)
+        return (meta.st_mtime_ns, meta.st_ino)
 
     def _current(self) -> _Generation:
         index = self._open()
