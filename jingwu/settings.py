@@ -101,6 +101,7 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'jingwu.
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("JINGWU_DB_CONN_MAX_AGE", "600")),
                             conn_health_checks=True)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db["ENGINE"] = "jingwu.core.db_sqlite3"  # writers queue on a lock file, not in SQLite's sleeps
     _db["OPTIONS"] = {
         # WAL lets readers work while the one writer writes; IMMEDIATE avoids
         # upgrade deadlocks between two writers.
