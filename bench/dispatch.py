@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -247,7 +248,7 @@ def intake_over_http(token: str, city: Any, calls: int, clients: int, workers: i
         bodies = [json.dumps(stream.call(now)).encode() for _ in range(calls)]
         call_headers = f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n".encode()
 
-        def drive(work: list[bytes | None], method: str, path: str) -> tuple[float, list[float], dict[int, int]]:
+        def drive(work: Sequence[bytes | None], method: str, path: str) -> tuple[float, list[float], dict[int, int]]:
             """`clients` threads, each with its connection, take the work from one queue; every
             answer is checked (a call: 201 and the new incident's id)."""
             lock = threading.Lock()
