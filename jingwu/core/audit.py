@@ -76,7 +76,11 @@ def _actor_fields(actor: User | None) -> tuple[int | None, str]:
 def record(*, actor: User | None, action: str, object_type: str = "", object_id: str | int = "",
            purpose: str = "", outcome: str = "allowed", details: dict[str, Any] | None = None,
            unit_code: str = "", request: Any = None) -> AuditEntry:
-    """Append one entry. Runs in its own savepoint so it can sit inside a service's transaction."""
+    """Append one entry, in the caller's transaction when there is one (else in its own).
+
+    No savepoint of its own: an entry that cannot be written must undo the action it records,
+    so the whole transaction goes, and every audited write saves two statements (SAVEPOINT,
+    RELEASE) in the stretch where it holds the chain head's lock, which every writer waits for."""
     ctx = request_context.current()
     actor_id, username = _actor_fields(actor)
     if not unit_code and actor is not None and getattr(actor, "home_unit_id", None):
@@ -98,7 +102,7 @@ def record(*, actor: User | None, action: str, object_type: str = "", object_id:
         if isinstance(value, str):
             fields[name] = _text(value)[:_MAX_LENGTH[name]]
     fields["details"] = _as_stored(json.loads(json.dumps(details or {}, default=str)))
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
         fields["prev_hash"] = head.last_hash
         fields["entry_hash"] = entry_digest(fields)
