@@ -213,6 +213,35 @@ class Connection:
             self.sock = None
 
 
+def database_cpu(pids: list[int]) -> float:
+    """CPU seconds spent so far by the PostgreSQL server's processes (none for SQLite, which
+    runs inside the workers)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def database_pids() -> list[int]:
+    """The PostgreSQL server's processes (its backends and background workers), read once the
+    server's workers have connected; the bench's own connection is closed again."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+        pids = [row[0] for row in cursor.fetchall()]
+    connection.close()
+    return pids
+
+
 def intake_over_http(token: str, city: Any, calls: int, clients: int, workers: int | None,
                      workdir: Path) -> dict[str, Any]:
     import psutil
@@ -300,13 +329,15 @@ def intake_over_http(token: str, city: Any, calls: int, clients: int, workers: i
         floor_status: dict[int, int] = {}
         statuses: dict[int, int] = {}
         rounds = 5
-        floor_cpu = cpu = client_cpu = floor_client_cpu = 0.0
+        floor_cpu = cpu = client_cpu = floor_client_cpu = db_cpu = floor_db_cpu = 0.0
+        db = database_pids()
         load = [os.getloadavg()[0]]
         with PeakMemory() as memory:
             for r in range(rounds):
-                before, before_client = server_cpu(server.pid), time.process_time()
+                before, before_client, before_db = server_cpu(server.pid), time.process_time(), database_cpu(db)
                 spent, lat, status = drive([None] * (calls // rounds), "GET", "/healthz")
-                middle, middle_client = server_cpu(server.pid), time.process_time()
+                middle, middle_client, middle_db = server_cpu(server.pid), time.process_time(), database_cpu(db)
+                floor_db_cpu += middle_db - before_db
                 floor_cpu += middle - before
                 floor_client_cpu += middle_client - before_client
                 floor_seconds += spent
@@ -315,6 +346,7 @@ def intake_over_http(token: str, city: Any, calls: int, clients: int, workers: i
                     floor_status[code] = floor_status.get(code, 0) + n
                 spent, lat, status = drive(bodies[r::rounds], "POST", "/api/calls")
                 cpu += server_cpu(server.pid) - middle
+                db_cpu += database_cpu(db) - middle_db
                 client_cpu += time.process_time() - middle_client
                 seconds += spent
                 latencies += lat
@@ -324,7 +356,7 @@ def intake_over_http(token: str, city: Any, calls: int, clients: int, workers: i
         return {"seconds": seconds, "latencies": latencies, "statuses": statuses, "floor_seconds": floor_seconds,
                 "floor_latencies": floor_lat, "floor_statuses": floor_status, "peak_mb": memory.peak / 2**20,
                 "cpu": cpu, "floor_cpu": floor_cpu, "client_cpu": client_cpu, "floor_client_cpu": floor_client_cpu,
-                "workers": started_workers, "load": load}
+                "workers": started_workers, "load": load, "db_cpu": db_cpu, "floor_db_cpu": floor_db_cpu}
     finally:
         server.send_signal(signal.SIGINT)  # gunicorn's quick stop, its workers with it
         server.wait(timeout=60)
@@ -394,6 +426,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{(os.cpu_count() or 1) * 1000 / per_call:.0f} calls/s")
     print(f"  client CPU per request (the bench process, same cores): a call {client_call:.2f} ms, "
           f"a /healthz {client_floor:.2f} ms")
+    if args.database == "postgres":
+        print(f"  PostgreSQL server CPU per request: a call {http['db_cpu'] / sent * 1000:.2f} ms, "
+              f"a /healthz {http['floor_db_cpu'] / max(1, floor_n) * 1000:.2f} ms")
+    every = per_call + client_call + http["db_cpu"] / sent * 1000
+    print(f"  all CPU a call costs on this machine (server + database + client): {every:.2f} ms; "
+          f"{os.cpu_count()} free cores would take about {(os.cpu_count() or 1) * 1000 / every:.0f} calls/s")
     print(f"  intake / floor: {rate / floor:.2f}; peak memory of the bench and server processes "
           f"{http['peak_mb']:.0f} MiB")
     return 0
