@@ -13,12 +13,15 @@ come in through services.call_receive and are classified (the board's open incid
   same run; both must give the same units. Target p99 ≤ 20 ms.
 - board: the command centre page and its polled fragment rendered through Django's test client
   as a city dispatcher, with `--open` incidents open (the page shows up to 500), and its queries.
-- intake: the production server (`jingwu serve --workers N --no-jobs`: gunicorn, N synchronous
-  worker processes) takes `--calls` calls through ``POST /api/calls`` from `--clients` client
-  threads with the telephony link's token; beside it, in the same run and against the same
-  server, the same clients' ``GET /healthz`` round trips (a trivial endpoint: the floor of one
-  request to that server), alternating with the calls in 5 rounds, and the ratio; each worker
-  is warmed first by 8 calls per worker (not counted). Target ≥ 200 calls/s.
+- intake: the production server (`jingwu serve --no-jobs`: gunicorn, its default number of
+  synchronous worker processes unless `--workers N`) takes `--calls` calls through
+  ``POST /api/calls`` from `--clients` client threads (raw sockets, one connection each, every
+  answer checked: a call counts when it answered 201 with an incident id) with the telephony
+  link's token; beside it, in the same run and against the same server, the same clients'
+  ``GET /healthz`` round trips (a trivial endpoint: the ceiling of the HTTP stack), alternating
+  with the calls in 5 rounds, and the ratio; each worker is warmed first by 8 calls per worker
+  (not counted). CPU per request of the server's workers, of PostgreSQL's processes and of the
+  clients (this process) is printed beside the rates. Target ≥ 200 calls/s.
   `--intake-only` skips the recommendation and board parts (a smaller world, `--units`).
 """
 
