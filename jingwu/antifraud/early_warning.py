@@ -134,6 +134,13 @@ def signals_check(*, actor: User, partner: str, items: Sequence[dict[str, Any]],
     return out
 
 
+def signals_trusted(items: Sequence[dict[str, Any]], *, now: datetime) -> list[SignalIn]:
+    """Items of a trusted in-process source (the seed), each naming its "partner" and its
+    "station": checked as a partner's batch is, without a partner account."""
+    units = {u.code: u.pk for u in Unit.objects.filter(code__in={str(i.get("station") or "") for i in items})}
+    return [_check_one(item, f"signals[{n}]", str(item["partner"]), units, None, now) for n, item in enumerate(items)]
+
+
 def _check_one(item: dict[str, Any], where: str, partner: str, units: dict[str, int], home: int | None,
                now: datetime) -> SignalIn:
     sid = str(item.get("id") or "")
@@ -559,7 +566,7 @@ def warning_outcome_record(*, actor: User, warning: FraudWarning, outcome: str, 
 
 def watchlist_add(*, actor: User, kind: str, raw: str, source: str, expires_at: datetime | None = None,
                   note: str = "", bank: str = "") -> WatchListEntry:
-    access.check(actor, Action.FRAUD_ANALYSE, None, object_type="watchlist")
+    access.check(actor, Action.FRAUD_LISTS_MANAGE, None, object_type="watchlist")
     if kind not in ListKind.values:
         raise _fail("kind", _("名单类型须为 %(v)s 之一") % {"v": ", ".join(ListKind.values)})
     if not source.strip():
@@ -571,7 +578,8 @@ def watchlist_add(*, actor: User, kind: str, raw: str, source: str, expires_at: 
     with transaction.atomic():
         entry, _created = WatchListEntry.objects.update_or_create(
             kind=kind, value=found.value, source=source.strip()[:100],
-            defaults={"expires_at": expires_at, "note": note[:300], "added_by": actor})
+            defaults={"expires_at": expires_at, "note": note[:300], "added_by": actor, "retired_at": None,
+                      "retired_by": None, "retire_reason": ""})
         watchlist_changed()
         audit.record(actor=actor, action="antifraud.watchlist_add", object_type="watchlist",
                      object_id=str(entry.pk), details={"kind": kind, "source": entry.source,
@@ -603,16 +611,19 @@ def signal_partner_bind(*, actor: User | None, code: str, user: User | None) -> 
 
 def ruleset_publish(*, actor: User, ruleset: dict[str, Any], note: str = "") -> RuleSet:
     """A new version of the rules; earlier warnings keep the version that scored them."""
-    access.check(actor, Action.FRAUD_ANALYSE, None, object_type="ruleset")
+    access.check(actor, Action.FRAUD_LISTS_MANAGE, None, object_type="ruleset")
     try:
         rules.validate(ruleset)
     except rules.RuleSetError as exc:
         raise _fail("rules", str(exc)) from None
     with transaction.atomic():
-        last = RuleSet.objects.order_by("-version").first()
+        last = RuleSet.objects.select_for_update().order_by("-version").first()
         version = max(last.version if last else 0, int(rules.DEFAULT_RULES["version"])) + 1
+        RuleSet.objects.filter(active=True).update(active=False)  # one active version
+        now = timezone.now()
         row = RuleSet.objects.create(version=version, rules={**ruleset, "version": version}, note=note[:300],
-                                     created_by=actor)
+                                     created_by=actor, created_at=now, active=True, published_at=now,
+                                     published_by=actor)
         audit.record(actor=actor, action="antifraud.ruleset_publish", object_type="ruleset",
                      object_id=str(version), details={"rules": [r["id"] for r in ruleset["rules"]]})
     return row

@@ -61,6 +61,16 @@ def link_report(report: FraudReport) -> None:
         _join(node, linking_keys(values))
 
 
+def link_report_identifiers(report: FraudReport, pairs: Iterable[tuple[str, str]]) -> None:
+    """Join a report already linked to identifiers learned later (an onward account a bank
+    named while the money was chased): the networks behind them become one."""
+    keys = linking_keys(pairs)
+    if not keys:
+        return
+    with transaction.atomic():
+        _join(_node(f"report:{report.pk}", report=report), keys)
+
+
 def signal_keys(signal: Signal) -> list[str]:
     """The node keys a signal links through; none when it scored nothing or its counterpart
     is an everyday app (the one rule for link_signal and link_signals)."""

@@ -13,10 +13,13 @@ calling at night is no risk by itself. A warning's score sums each rule once, at
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
+
+from django.utils.translation import gettext as _
 
 SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
 KINDS: Final = frozenset({"list_hit", "velocity", "call_duration", "time_of_day", "age_group"})
@@ -44,29 +47,64 @@ class RuleSetError(ValueError):
     pass
 
 
+# Each kind's parameters: name → (smallest, largest) for integers, or the allowed words.
+PARAMS: Final[dict[str, dict[str, tuple[int, int] | tuple[str, ...]]]] = {
+    "list_hit": {"list": ("phone", "account", "url", "app")},
+    "velocity": {"per": ("citizen", "account"), "window_seconds": (60, 30 * 86400), "count": (1, 1000)},
+    "call_duration": {"min_seconds": (1, 86400)},
+    "time_of_day": {"from_hour": (0, 23), "to_hour": (0, 24)},
+    "age_group": {"min_age": (0, 150), "max_age": (0, 200)},
+}
+MAX_WEIGHT: Final = 1000
+MAX_RULES: Final = 100
+ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
 def validate(ruleset: dict[str, Any]) -> None:
-    """Refuse a rule set the engine could misread; the message names the rule and field."""
+    """Refuse a rule set the engine could misread; the message names the rule and field
+    ("rules[3].window_seconds: …")."""
     levels = ruleset.get("levels")
-    if not isinstance(levels, dict) or not all(isinstance(levels.get(k), int) for k in ("high", "medium", "low")):
-        raise RuleSetError("levels: high, medium and low must be integers")
+    if not isinstance(levels, dict) or not all(_is_int(levels.get(k)) for k in ("high", "medium", "low")):
+        raise RuleSetError("levels: " + _("高、中、低三个阈值须为整数"))
     if not levels["high"] > levels["medium"] > levels["low"] > 0:
-        raise RuleSetError("levels: high > medium > low > 0")
+        raise RuleSetError("levels: " + _("阈值须满足 高 > 中 > 低 > 0"))
+    items = ruleset.get("rules")
+    if not isinstance(items, list) or not items:
+        raise RuleSetError("rules: " + _("至少需要一条规则"))
+    if len(items) > MAX_RULES:
+        raise RuleSetError("rules: " + _("最多 %(n)s 条规则") % {"n": MAX_RULES})
     seen: set[str] = set()
-    for i, rule in enumerate(ruleset.get("rules") or []):
+    for i, rule in enumerate(items):
         where = f"rules[{i}]"
         if not isinstance(rule, dict) or rule.get("kind") not in KINDS:
-            raise RuleSetError(f"{where}.kind: one of {sorted(KINDS)}")
-        if not isinstance(rule.get("id"), str) or not rule["id"] or rule["id"] in seen:
-            raise RuleSetError(f"{where}.id: a unique name is required")
+            raise RuleSetError(f"{where}.kind: " + _("须为 %(kinds)s 之一") % {"kinds": ", ".join(sorted(KINDS))})
+        if not isinstance(rule.get("id"), str) or not ID_PATTERN.fullmatch(rule["id"]):
+            raise RuleSetError(f"{where}.id: " + _("须为 1 到 40 个字母、数字、下划线或连字符"))
+        if rule["id"] in seen:
+            raise RuleSetError(f"{where}.id: " + _("规则编号 %(id)s 重复") % {"id": rule["id"]})
         seen.add(rule["id"])
-        if not isinstance(rule.get("weight"), int) or rule["weight"] <= 0:
-            raise RuleSetError(f"{where}.weight: a positive integer")
-        needed = {"list_hit": ("list",), "velocity": ("per", "window_seconds", "count"),
-                  "call_duration": ("min_seconds",), "time_of_day": ("from_hour", "to_hour"),
-                  "age_group": ("min_age", "max_age")}[rule["kind"]]
-        for name in needed:
+        if not _is_int(rule.get("weight")) or not 0 < rule["weight"] <= MAX_WEIGHT:
+            raise RuleSetError(f"{where}.weight: " + _("须为 1 到 %(n)s 的整数") % {"n": MAX_WEIGHT})
+        if not isinstance(rule.get("context", False), bool):
+            raise RuleSetError(f"{where}.context: " + _("须为 true 或 false"))
+        for name, allowed in PARAMS[rule["kind"]].items():
+            value = rule.get(name)
             if name not in rule:
-                raise RuleSetError(f"{where}.{name}: required for {rule['kind']}")
+                raise RuleSetError(f"{where}.{name}: " + _("%(kind)s 规则必须填写") % {"kind": rule["kind"]})
+            if isinstance(allowed[0], str):
+                if value not in allowed:
+                    raise RuleSetError(f"{where}.{name}: " + _("须为 %(v)s 之一") % {"v": ", ".join(map(str, allowed))})
+            elif not isinstance(value, int) or isinstance(value, bool) or not allowed[0] <= value <= int(allowed[1]):
+                raise RuleSetError(f"{where}.{name}: " + _("须为 %(lo)s 到 %(hi)s 的整数") % {
+                    "lo": allowed[0], "hi": allowed[1]})
+        if rule["kind"] == "time_of_day" and rule["from_hour"] == rule["to_hour"]:
+            raise RuleSetError(f"{where}.to_hour: " + _("结束时刻不能等于开始时刻"))
+        if rule["kind"] == "age_group" and rule["min_age"] > rule["max_age"]:
+            raise RuleSetError(f"{where}.max_age: " + _("最大年龄不能小于最小年龄"))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ class WatchListEntry(models.Model):
     added_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)  # never, when empty
     added_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Withdrawn by the centre (expires_at is then set to that moment, which is what the engine reads).
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    retire_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["kind", "value", "id"]
@@ -46,7 +50,8 @@ class ListVersion(models.Model):
 
 
 class RuleSet(models.Model):
-    """One version of the rules (rules.py describes the format); the newest active one decides."""
+    """One version of the rules (rules.py describes the format). A draft (no `published_at`) is
+    edited until published; of the published ones at most one is active, and it decides."""
 
     version = models.PositiveIntegerField(unique=True)
     rules = models.JSONField()
@@ -54,9 +59,15 @@ class RuleSet(models.Model):
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    published_at = models.DateTimeField(null=True, blank=True)  # empty: a draft
+    published_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["active"], condition=models.Q(active=True),
+                                               name="one_active_ruleset"),
+                       models.CheckConstraint(condition=models.Q(active=False) | models.Q(published_at__isnull=False),
+                                              name="active_ruleset_is_published")]
 
 
 class SignalKind(models.TextChoices):
