@@ -13,12 +13,15 @@ come in through services.call_receive and are classified (the board's open incid
   same run; both must give the same units. Target p99 ≤ 20 ms.
 - board: the command centre page and its polled fragment rendered through Django's test client
   as a city dispatcher, with `--open` incidents open (the page shows up to 500), and its queries.
-- intake: the production server (`jingwu serve --workers N --no-jobs`: gunicorn, N synchronous
-  worker processes) takes `--calls` calls through ``POST /api/calls`` from `--clients` client
-  threads with the telephony link's token; beside it, in the same run and against the same
-  server, the same clients' ``GET /healthz`` round trips (a trivial endpoint: the floor of one
-  request to that server), alternating with the calls in 5 rounds, and the ratio; each worker
-  is warmed first by 8 calls per worker (not counted). Target ≥ 200 calls/s.
+- intake: the production server (`jingwu serve --no-jobs`: gunicorn, its default number of
+  synchronous worker processes unless `--workers N`) takes `--calls` calls through
+  ``POST /api/calls`` from `--clients` client threads (raw sockets, one connection each, every
+  answer checked: a call counts when it answered 201 with an incident id) with the telephony
+  link's token; beside it, in the same run and against the same server, the same clients'
+  ``GET /healthz`` round trips (a trivial endpoint: the ceiling of the HTTP stack), alternating
+  with the calls in 5 rounds, and the ratio; each worker is warmed first by 8 calls per worker
+  (not counted). CPU per request of the server's workers, of PostgreSQL's processes and of the
+  clients (this process) is printed beside the rates. Target ≥ 200 calls/s.
   `--intake-only` skips the recommendation and board parts (a smaller world, `--units`).
 """
 
@@ -36,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -167,9 +171,83 @@ def server_cpu(pid: int) -> float:
     return total
 
 
-def intake_over_http(token: str, city: Any, calls: int, clients: int, workers: int,
+class Connection:
+    """One client's HTTP/1.1 connection, kept open while the server keeps it (gunicorn's
+    synchronous workers close it after each response, so then one per request): a raw socket
+    and just the parsing a check needs, so the clients, which share the server's cores, cost
+    it as little CPU as they can."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.address = (host, port)
+        self.host = f"{host}:{port}"
+        self.sock: socket.socket | None = None
+
+    def request(self, method: str, path: str, body: bytes = b"", headers: bytes = b"") -> tuple[int, bytes]:
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n".encode()
+                + headers + b"\r\n")
+        if self.sock is None:
+            self.sock = socket.create_connection(self.address, timeout=60)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(head + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed the connection before answering")
+            data += chunk
+        header, _sep, rest = data.partition(b"\r\n\r\n")
+        lines = header.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        fields = {k.strip().lower(): v.strip() for k, _c, v in (line.partition(b":") for line in lines[1:])}
+        length = int(fields.get(b"content-length", b"-1"))
+        while len(rest) < length or length < 0:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        if fields.get(b"connection", b"").lower() == b"close" or length < 0:
+            self.sock.close()
+            self.sock = None
+        return status, rest
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def database_cpu(pids: list[int]) -> float:
+    """CPU seconds spent so far by the PostgreSQL server's processes (none for SQLite, which
+    runs inside the workers)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def database_pids() -> list[int]:
+    """The PostgreSQL server's processes (its backends and background workers), read once the
+    server's workers have connected; the bench's own connection is closed again."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+        pids = [row[0] for row in cursor.fetchall()]
+    connection.close()
+    return pids
+
+
+def intake_over_http(token: str, city: Any, calls: int, clients: int, workers: int | None,
                      workdir: Path) -> dict[str, Any]:
-    import urllib3
+    import psutil
     from django.db import connections
 
     from jingwu.dispatch.synthetic import CallStream
@@ -177,58 +255,76 @@ def intake_over_http(token: str, city: Any, calls: int, clients: int, workers: i
     connections.close_all()  # the server's workers are the only writers while it runs
     port = free_port()
     env = {**os.environ, "JINGWU_ALLOWED_HOSTS": "127.0.0.1"}
-    server = subprocess.Popen([sys.executable, "-m", "jingwu", "serve", f"127.0.0.1:{port}", "--workers",
-                               str(workers), "--no-jobs"],
-                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(workdir / "server.log").open("w"))
-    url = f"http://127.0.0.1:{port}"
-    http = urllib3.PoolManager(maxsize=clients, retries=False, timeout=60)
+    command = [sys.executable, "-m", "jingwu", "serve", f"127.0.0.1:{port}", "--no-jobs"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=(workdir / "server.log").open("w"))
+    probe = Connection("127.0.0.1", port)
     try:
         deadline = time.monotonic() + 300  # workers import the whole application; slow on a loaded machine
         while time.monotonic() < deadline:
             try:
-                if http.request("GET", f"{url}/healthz", timeout=60).status == 200:
+                if probe.request("GET", "/healthz")[0] == 200:
                     break
-            except urllib3.exceptions.HTTPError:
+            except OSError:
+                probe.close()
                 time.sleep(0.2)
+        started_workers = len(psutil.Process(server.pid).children())
         # Every worker warm (its first request pays for lazy imports), as the calls will find them.
-        for _ in range(4 * workers):
-            http.request("GET", f"{url}/healthz")
+        for _ in range(4 * started_workers):
+            probe.request("GET", "/healthz")
+        probe.close()
         stream = CallStream(seed=2, city_codes=[city.code], run="http")
         now = datetime.now(UTC) - timedelta(seconds=30)
         bodies = [json.dumps(stream.call(now)).encode() for _ in range(calls)]
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        call_headers = f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n".encode()
 
-        def drive(work: list[Any], method: str, path: str) -> tuple[float, list[float], dict[int, int]]:
+        def drive(work: Sequence[bytes | None], method: str, path: str) -> tuple[float, list[float], dict[int, int]]:
+            """`clients` threads, each with its connection, take the work from one queue; every
+            answer is checked (a call: 201 and the new incident's id)."""
             lock = threading.Lock()
             latencies: list[float] = []
             statuses: dict[int, int] = {}
             queue = list(work)
+            failures: list[str] = []
 
-            def worker() -> None:
-                while True:
-                    with lock:
-                        if not queue:
-                            return
-                        body = queue.pop()
-                    t = time.perf_counter()
-                    response = http.request(method, f"{url}{path}", body=body, headers=headers)
-                    spent = time.perf_counter() - t
-                    with lock:
-                        latencies.append(spent)
-                        statuses[response.status] = statuses.get(response.status, 0) + 1
+            def client() -> None:
+                connection = Connection("127.0.0.1", port)
+                try:
+                    while True:
+                        with lock:
+                            if not queue:
+                                return
+                            body = queue.pop()
+                        t = time.perf_counter()
+                        status, answer = connection.request(method, path, body or b"",
+                                                            call_headers if body is not None else b"")
+                        spent = time.perf_counter() - t
+                        if body is not None and (status != 201 or not isinstance(
+                                json.loads(answer).get("incident_id"), int)):
+                            failures.append(f"{status} {answer[:200]!r}")
+                            status = -status  # counted apart: not an accepted call
+                        with lock:
+                            latencies.append(spent)
+                            statuses[status] = statuses.get(status, 0) + 1
+                finally:
+                    connection.close()
 
-            threads = [threading.Thread(target=worker) for _ in range(clients)]
+            threads = [threading.Thread(target=client) for _ in range(clients)]
             started = time.perf_counter()
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
+            if failures:
+                print(f"  {len(failures)} bad answers, the first: {failures[0]}", file=sys.stderr)
             return time.perf_counter() - started, latencies, statuses
 
         # Each worker builds its grid index and unit caches on its first call, as a long-running
         # server has done long before: warm-up calls (not counted) from a stream of their own.
         warm = CallStream(seed=3, city_codes=[city.code], run="warm")
-        drive([json.dumps(warm.call(now)).encode() for _ in range(8 * workers)], "POST", "/api/calls")
+        drive([json.dumps(warm.call(now)).encode() for _ in range(8 * started_workers)], "POST", "/api/calls")
         # The machine is shared: floor and intake alternate in rounds, so both meet the same load.
         floor_seconds = seconds = 0.0
         floor_lat: list[float] = []
@@ -236,26 +332,34 @@ def intake_over_http(token: str, city: Any, calls: int, clients: int, workers: i
         floor_status: dict[int, int] = {}
         statuses: dict[int, int] = {}
         rounds = 5
-        floor_cpu = cpu = 0.0
+        floor_cpu = cpu = client_cpu = floor_client_cpu = db_cpu = floor_db_cpu = 0.0
+        db = database_pids()
+        load = [os.getloadavg()[0]]
         with PeakMemory() as memory:
             for r in range(rounds):
-                before = server_cpu(server.pid)
+                before, before_client, before_db = server_cpu(server.pid), time.process_time(), database_cpu(db)
                 spent, lat, status = drive([None] * (calls // rounds), "GET", "/healthz")
-                middle = server_cpu(server.pid)
+                middle, middle_client, middle_db = server_cpu(server.pid), time.process_time(), database_cpu(db)
+                floor_db_cpu += middle_db - before_db
                 floor_cpu += middle - before
+                floor_client_cpu += middle_client - before_client
                 floor_seconds += spent
                 floor_lat += lat
                 for code, n in status.items():
                     floor_status[code] = floor_status.get(code, 0) + n
                 spent, lat, status = drive(bodies[r::rounds], "POST", "/api/calls")
                 cpu += server_cpu(server.pid) - middle
+                db_cpu += database_cpu(db) - middle_db
+                client_cpu += time.process_time() - middle_client
                 seconds += spent
                 latencies += lat
                 for code, n in status.items():
                     statuses[code] = statuses.get(code, 0) + n
+                load.append(os.getloadavg()[0])
         return {"seconds": seconds, "latencies": latencies, "statuses": statuses, "floor_seconds": floor_seconds,
                 "floor_latencies": floor_lat, "floor_statuses": floor_status, "peak_mb": memory.peak / 2**20,
-                "cpu": cpu, "floor_cpu": floor_cpu}
+                "cpu": cpu, "floor_cpu": floor_cpu, "client_cpu": client_cpu, "floor_client_cpu": floor_client_cpu,
+                "workers": started_workers, "load": load, "db_cpu": db_cpu, "floor_db_cpu": floor_db_cpu}
     finally:
         server.send_signal(signal.SIGINT)  # gunicorn's quick stop, its workers with it
         server.wait(timeout=60)
@@ -273,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cities", type=int, default=3)
     parser.add_argument("--calls", type=int, default=1000, help="calls sent over HTTP")
     parser.add_argument("--clients", type=int, default=8, help="client threads sending them")
-    parser.add_argument("--workers", type=int, default=4, help="server worker processes (jingwu serve --workers)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="server worker processes (jingwu serve --workers; default: its own default)")
     parser.add_argument("--intake-only", action="store_true", help="measure intake over HTTP only")
     parser.add_argument("--board-repeats", type=int, default=20)
     args = parser.parse_args(argv)
@@ -301,21 +406,35 @@ def main(argv: list[str] | None = None) -> int:
     if rec is not None and figures is not None:
         print_recommendation_and_board(rec, figures, opened)
     print()
-    sent = sum(http["statuses"].values())
-    rate = sent / http["seconds"]
-    floor = sum(http["floor_statuses"].values()) / http["floor_seconds"]
-    print(f"intake over HTTP ({args.clients} clients; jingwu serve: gunicorn, {args.workers} sync workers; "
-          f"{args.database})")
-    print(f"  POST /api/calls: {sent} calls in {http['seconds']:.1f} s = {rate:.0f} calls/s; "
-          f"latency p50 {ms(http['latencies'], 50)} ms, p99 {ms(http['latencies'], 99)} ms; "
+    accepted = http["statuses"].get(201, 0)
+    rate = accepted / http["seconds"]
+    floor_n = sum(n for code, n in http["floor_statuses"].items() if code == 200)
+    floor = floor_n / http["floor_seconds"]
+    load = ", ".join(f"{x:.1f}" for x in http["load"])
+    print(f"intake over HTTP ({args.clients} client threads, one connection each; jingwu serve: gunicorn, "
+          f"{http['workers']} sync workers; {args.database}); 1-minute load average during the rounds: {load}")
+    print(f"  POST /api/calls: {accepted} accepted calls (201 with an incident id) in {http['seconds']:.1f} s = "
+          f"{rate:.0f} calls/s; latency p50 {ms(http['latencies'], 50)} ms, p99 {ms(http['latencies'], 99)} ms; "
           f"statuses {dict(sorted(http['statuses'].items()))}")
     print(f"  GET /healthz (floor, same server, same run): {floor:.0f} requests/s; "
-          f"latency p50 {ms(http['floor_latencies'], 50)} ms, p99 {ms(http['floor_latencies'], 99)} ms")
-    per_call = http["cpu"] / max(1, sent) * 1000
-    per_floor = http["floor_cpu"] / max(1, sum(http["floor_statuses"].values())) * 1000
-    print(f"  server CPU per request: POST /api/calls {per_call:.1f} ms, GET /healthz {per_floor:.1f} ms "
+          f"latency p50 {ms(http['floor_latencies'], 50)} ms, p99 {ms(http['floor_latencies'], 99)} ms; "
+          f"statuses {dict(sorted(http['floor_statuses'].items()))}")
+    sent = max(1, sum(http["statuses"].values()))
+    per_call = http["cpu"] / sent * 1000
+    per_floor = http["floor_cpu"] / max(1, floor_n) * 1000
+    client_call = http["client_cpu"] / sent * 1000
+    client_floor = http["floor_client_cpu"] / max(1, floor_n) * 1000
+    print(f"  server CPU per request: POST /api/calls {per_call:.2f} ms, GET /healthz {per_floor:.2f} ms "
           f"(ratio {per_call / per_floor:.1f}); {os.cpu_count()} cores to itself would serve about "
           f"{(os.cpu_count() or 1) * 1000 / per_call:.0f} calls/s")
+    print(f"  client CPU per request (the bench process, same cores): a call {client_call:.2f} ms, "
+          f"a /healthz {client_floor:.2f} ms")
+    if args.database == "postgres":
+        print(f"  PostgreSQL server CPU per request: a call {http['db_cpu'] / sent * 1000:.2f} ms, "
+              f"a /healthz {http['floor_db_cpu'] / max(1, floor_n) * 1000:.2f} ms")
+    every = per_call + client_call + http["db_cpu"] / sent * 1000
+    print(f"  all CPU a call costs on this machine (server + database + client): {every:.2f} ms; "
+          f"{os.cpu_count()} free cores would take about {(os.cpu_count() or 1) * 1000 / every:.0f} calls/s")
     print(f"  intake / floor: {rate / floor:.2f}; peak memory of the bench and server processes "
           f"{http['peak_mb']:.0f} MiB")
     return 0

@@ -87,7 +87,11 @@ def _home_unit_code(actor: User) -> str:
 def record(*, actor: User | None, action: str, object_type: str = "", object_id: str | int = "",
            purpose: str = "", outcome: str = "allowed", details: dict[str, Any] | None = None,
            unit_code: str = "", request: Any = None) -> AuditEntry:
-    """Append one entry. Runs in its own savepoint so it can sit inside a service's transaction."""
+    """Append one entry, in the caller's transaction when there is one (else in its own).
+
+    No savepoint of its own: an entry that cannot be written must undo the action it records,
+    so the whole transaction goes, and every audited write saves two statements (SAVEPOINT,
+    RELEASE) in the stretch where it holds the chain head's lock, which every writer waits for."""
     ctx = request_context.current()
     actor_id, username = _actor_fields(actor)
     if not unit_code and actor is not None and getattr(actor, "home_unit_id", None):
@@ -117,8 +121,8 @@ def record(*, actor: User | None, action: str, object_type: str = "", object_id:
 
 # The append is the cost every audited read pays, so it is written as the few statements it
 # needs rather than through the ORM (which spent most of the ~0.6 ms compiling them): lock the
-# chain head, read its hash, insert the entry, move the head — in one transaction (a savepoint
-# inside a caller's). On SQLite the IMMEDIATE transaction is the lock; on PostgreSQL the head
+# chain head, read its hash, insert the entry, move the head — in one transaction (the
+# caller's, when there is one: see record). On SQLite the IMMEDIATE transaction is the lock; on PostgreSQL the head
 # row's FOR UPDATE, and the insert and the head's update go in one statement.
 _ENTRY_COLUMNS = (*_HASHED_FIELDS, "entry_hash")
 _ENTRY_FIELDS = tuple({f.attname: f for f in AuditEntry._meta.concrete_fields}[c] for c in _ENTRY_COLUMNS)
@@ -141,7 +145,7 @@ _INSERT_AND_MOVE_HEAD = (f"WITH e AS ({_INSERT}) UPDATE {_HEAD_TABLE} SET last_e
 def _append(fields: dict[str, Any]) -> int:
     """Link ``fields`` to the chain head (setting prev_hash and entry_hash) and store it; its id."""
     postgresql = connection.vendor == "postgresql"
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         read = _READ_HEAD + " FOR UPDATE" if postgresql else _READ_HEAD
         cursor.execute(read)
         row = cursor.fetchone()

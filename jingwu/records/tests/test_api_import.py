@@ -234,8 +234,8 @@ def test_reading_a_report_costs_a_fixed_number_of_queries(desk: Desk, client: Cl
     auth = bearer(desk.steward, "records.push")
     batch_id = push(client, batch_body(), auth).json()["id"]
     client.get(f"{URL}/{batch_id}", headers=auth)  # stamps the token's last use
-    # token and user, roles, the batch (with source), the audit entry (the actor's unit, savepoint,
-    # chain head locked, entry, head updated, release), the issues
-    with django_assert_num_queries(10):
+    # token and user, roles, the batch (with source), the audit entry (the actor's unit, chain head
+    # locked, entry, head updated), the issues
+    with django_assert_num_queries(8):
         response = client.get(f"{URL}/{batch_id}", headers=auth)
     assert response.json()["read"] == 4

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 # the timeline (merged ids 1 + contributors 10); the page adds the purpose banner and the
 # navigation's roles.  A timeline page or a ring: the same gate, then its own reads; a ring
 # counts its relations only when they fill more than one page.
-BUDGET = {"page": 28, "api": 26, "timeline": 22, "graph": 13}
+BUDGET = {"page": 26, "api": 24, "timeline": 20, "graph": 11}
 MORE = 40  # hotel stays added to 陈大文: records, places, relations, judgements
 
 
