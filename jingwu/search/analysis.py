@@ -77,7 +77,7 @@ _T2S: Final = opencc.OpenCC("t2s")
 # names than people; a source's fixed wording recurs): read each once a process.
 NAME_CACHE_MAX: Final = 200_000
 _name_cache: dict[str, NameKeys] = {}
-SIMPLIFIED_CACHE_MAX: Final = 200_000
+SIMPLIFIED_CACHE_MAX: Final = 400_000
 _simplified_cache: dict[str, str] = {}
 
 

@@ -555,8 +555,11 @@ class TantivyBackend:
                 writer.delete_documents_by_term("doc_key", key)
             batch: list[SearchDocument] = []
             for doc in docs:
-                if isinstance(doc, PreparedDocument):
-                    added += self._add(writer, [doc], cleared)
+                if isinstance(doc, PreparedDocument):  # a rebuild's, prepared in a worker: inline, per document
+                    if doc.doc_type not in cleared:
+                        writer.delete_documents_by_term("doc_key", doc.key)
+                    writer.add_json(doc.json)
+                    added += 1
                     continue
                 batch.append(doc)
                 if len(batch) >= ANALYSE_BATCH:
