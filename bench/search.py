@@ -22,8 +22,9 @@ SQLite database and the ground truth. When it holds no people yet it is made the
   hits read: the engine's floor; ``backend`` — TantivyBackend.search (scope, facets,
   highlights); ``selector`` — jingwu.search.selectors.search, what the page and the API
   call (parsing, scope, purpose check, the audit entry); ``http`` — ``GET /api/search``
-  with a bearer token against a live ``jingwu runserver`` process (the server
-  ``jingwu serve`` runs, without its job consumer; a connection a request);
+  with a bearer token against a live ``jingwu serve --no-jobs`` (gunicorn, the production
+  server: ``--http-workers`` synchronous worker processes, each warmed up; a connection a
+  request, as a sync worker closes each);
   ``pg_trgm`` — PostgreSQL, a GIN trigram index, ``ILIKE '%q%'`` ranked by ``similarity``
   (the typo class: ``q <% doc`` ranked by ``word_similarity``);
   ``pg_fts`` — PostgreSQL full text, ``simple`` configuration over text cut one token per
@@ -334,6 +335,13 @@ class Engine:
     def prepare(self, query: Query) -> Any:  # untimed: what the engine's caller has at hand
         return query
 
+    def warm(self, prepared: Sequence[Any]) -> None:  # untimed: the warm-up pass
+        for p in prepared:
+            self.run(p)
+
+    def cpu_seconds(self) -> float | None:  # CPU time spent answering so far (None: not measurable)
+        return time.process_time()
+
     def run(self, prepared: Any) -> list[int]:  # timed: entity ids in rank order
         raise NotImplementedError
 
@@ -399,8 +407,28 @@ class Selector(Engine):
 class Http(Engine):
     name = "http"
 
-    def __init__(self, port: int, token: str) -> None:
-        self.port, self.token = port, token
+    def __init__(self, port: int, token: str, server: subprocess.Popen[bytes], workers: int) -> None:
+        self.port, self.token, self.server, self.workers = port, token, server, workers
+
+    def warm(self, prepared: Sequence[Any]) -> None:
+        # As many at once as there are workers, so each worker (a process of its own, loading
+        # the application, the index and the analysers on its first request) is warmed.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            list(pool.map(self.run, [p for p in prepared for _ in range(self.workers)]))
+
+    def cpu_seconds(self) -> float | None:
+        """The server's CPU time: gunicorn's worker processes (children of the master)."""
+        try:
+            children = Path(f"/proc/{self.server.pid}/task/{self.server.pid}/children").read_text().split()
+            ticks = 0
+            for pid in children:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            return None
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def prepare(self, query: Query) -> Any:
         params = {"q": query.text, "page_size": str(PAGE)}
@@ -409,9 +437,7 @@ class Http(Engine):
         return "/api/search?" + urllib.parse.urlencode(params)
 
     def run(self, prepared: Any) -> list[int]:
-        # A connection a request: the development server writes headers and body apart, so
-        # on a kept-alive connection Nagle's algorithm meets the client's delayed ACK and
-        # each answer waits ~40 ms — the server's artefact, not the application's time.
+        # A connection a request: gunicorn's synchronous workers close each one anyway.
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             conn.request("GET", prepared, headers={"Authorization": f"Bearer {self.token}", "Connection": "close"})
@@ -426,6 +452,9 @@ class Http(Engine):
 
 class PgTrigram(Engine):
     name = "pg_trgm"
+
+    def cpu_seconds(self) -> float | None:  # spent in the server, not here
+        return None
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -452,6 +481,9 @@ class PgTrigram(Engine):
 
 class PgFullText(Engine):
     name = "pg_fts"
+
+    def cpu_seconds(self) -> float | None:  # spent in the server, not here
+        return None
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -601,6 +633,7 @@ class ClassResult:
     other_sound_lookalikes_median: float | None = None
     empty: int = 0  # queries that found nothing
     timeouts: int = 0  # queries stopped at --peer-timeout (counted at the time they ran)
+    cpu_ms: float | None = None  # CPU time a query, mean (the server's for HTTP; None for peers)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -615,23 +648,29 @@ def percentile(values: Sequence[float], q: float) -> float:
 def measure_engine(engine: Engine, queries: Sequence[Query], warmup: int) -> tuple[dict[str, ClassResult],
                                                                                  list[dict[str, Any]]]:
     prepared = [engine.prepare(q) for q in queries]
-    for p in prepared[::max(1, len(prepared) // max(1, warmup))][:warmup]:
-        engine.run(p)
+    engine.warm(prepared[::max(1, len(prepared) // max(1, warmup))][:warmup])
     times: dict[str, list[float]] = defaultdict(list)
+    cpu: dict[str, float | None] = defaultdict(float)
     hits: dict[str, list[list[int]]] = defaultdict(list)
     misses: list[dict[str, Any]] = []
     timeouts: dict[str, int] = defaultdict(int)
     for q, p in zip(queries, prepared, strict=True):
         before = engine.timeouts
+        cpu_before = engine.cpu_seconds()
         started = time.perf_counter()
         found = engine.run(p)
         times[q.cls].append((time.perf_counter() - started) * 1000)
+        cpu_after = engine.cpu_seconds()
+        spent = cpu[q.cls]
+        cpu[q.cls] = None if cpu_before is None or cpu_after is None or spent is None else \
+            spent + cpu_after - cpu_before
         hits[q.cls].append(found)
         timeouts[q.cls] += engine.timeouts - before
     out = {}
     for cls, values in times.items():
         r = ClassResult(len(values), percentile(values, 0.5), percentile(values, 0.95), percentile(values, 0.99),
-                        empty=sum(1 for h in hits[cls] if not h), timeouts=timeouts[cls])
+                        empty=sum(1 for h in hits[cls] if not h), timeouts=timeouts[cls],
+                        cpu_ms=None if (c := cpu[cls]) is None else c * 1000 / len(values))
         class_queries = [q for q in queries if q.cls == cls]
         if cls in IDENTIFIER_CLASSES:
             good = [bool(h) and h[0] in q.expected_top for q, h in zip(class_queries, hits[cls], strict=True)]
@@ -676,11 +715,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_start(data: Path, port: int) -> subprocess.Popen[bytes]:
+def server_start(data: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = _environment(data)
     log = open(data / "bench-server.log", "wb")  # noqa: SIM115 - the server holds it until stopped
-    process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "jingwu"), "runserver", f"127.0.0.1:{port}",
-                                "--noreload"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "jingwu"), "serve", f"127.0.0.1:{port}", "--no-jobs",
+                                "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -723,6 +762,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-rebuild", action="store_true", help="keep the index as it is (no indexing figure)")
     parser.add_argument("--index-workers", type=int, default=None,
                         help="processes building documents (default: as `jingwu index rebuild` chooses)")
+    parser.add_argument("--http-workers", type=int, default=2,
+                        help="gunicorn worker processes for the http engine (2: one a core here)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args(argv)
     engines = [e for e in args.engines.split(",") if e]
@@ -818,8 +859,8 @@ def main(argv: list[str] | None = None) -> int:
                 engine = Selector(actor)
             elif name == "http":
                 port = _free_port()
-                server = server_start(data, port)
-                engine = Http(port, token)
+                server = server_start(data, port, args.http_workers)
+                engine = Http(port, token, server, args.http_workers)
             elif name in ("pg_trgm", "pg_fts"):
                 import psycopg
 
@@ -899,6 +940,25 @@ def print_table(report: dict[str, Any], results: dict[str, dict[str, ClassResult
             row += f"{sel.p95_ms / raw.p95_ms:>9.1f}{sel.p50_ms - raw.p50_ms:>9.1f}"
         for p in peers_here:
             row += f"{results[p][cls].p95_ms / sel.p95_ms:>12.1f}" if sel is not None else f"{'':>12}"
+        print(row)
+    print()
+    print("p50 latency, ms, and in brackets CPU ms a query (mean; HTTP: the server's workers; — unmeasured);")
+    print("sel/raw at p50 and p95")
+    head = f"{'class':<28}" + "".join(f"{n:>18}" for n in names)
+    if "selector" in results and "raw" in results:
+        head += f"{'p50 sel/raw':>13}{'p95 sel/raw':>13}"
+    print(head)
+    for cls in CLASSES:
+        if not any(cls in results[n] for n in names):
+            continue
+        row = f"{CLASS_LABELS[cls]:<28}"
+        for n in names:
+            r = results[n].get(cls)
+            row += f"{'':>18}" if r is None else f"{_fmt(r.p50_ms, 2) + ' (' + _fmt(r.cpu_ms, 2) + ')':>18}"
+        sel = results.get("selector", {}).get(cls)
+        if sel is not None and "raw" in results and cls in results["raw"]:
+            raw = results["raw"][cls]
+            row += f"{sel.p50_ms / raw.p50_ms:>13.1f}{sel.p95_ms / raw.p95_ms:>13.1f}"
         print(row)
     stopped = {f"{n}/{cls}": r.timeouts for n, by_class in results.items() for cls, r in by_class.items()
                if r.timeouts}

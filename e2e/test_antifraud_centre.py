@@ -14,6 +14,7 @@ from jingwu.antifraud import linking
 from jingwu.antifraud.models import FraudReport
 from jingwu.antifraud.services import ReportInput, TransferInput, fraud_report_submit
 from jingwu.antifraud.tests.figures import build_figures
+from jingwu.antifraud.warning_models import WatchListEntry
 from jingwu.cases.models import Case, CaseIncident
 from jingwu.core import services as core_services
 from jingwu.core.models import UnitKind, User
@@ -103,3 +104,33 @@ def test_the_dashboard_renders_the_figures_of_a_fixed_fixture(desktop: Any, tree
     high = desktop.locator('table.dashboard-warnings tr[data-level="high"] td')
     assert [high.nth(i).inner_text() for i in range(5)] == ["2", "1", "1", "0", "0"]
     assert desktop.console_errors == []
+
+
+def test_an_analyst_imports_a_watch_list_csv_fixing_the_row_the_page_names(desktop: Any, tree: Tree,
+                                                                           analyst: User) -> None:
+    sign_in(desktop, "demo_fraud_analyst", PASSWORD)
+    desktop.get_by_role("navigation", name="主导航").get_by_role("link", name="名单与规则").click()
+    desktop.get_by_role("heading", level=1, name="预警名单").wait_for()
+    box = desktop.get_by_label("或粘贴 CSV 内容")
+    box.fill("kind,value,source,expires_at\nphone,171 0000 1234,部反诈中心,2099-12-31\nurl,,部反诈中心,\n")
+    desktop.get_by_role("button", name="导入", exact=True).click()
+    errors = desktop.locator("table.csv-errors tbody tr td")
+    errors.first.wait_for()
+    assert [errors.nth(i).inner_text() for i in range(3)] == ["3", "value", "不能为空"]
+    assert WatchListEntry.objects.count() == 0
+    box = desktop.get_by_label("或粘贴 CSV 内容")
+    assert "171 0000 1234" in box.input_value()  # the text is kept for correcting
+    box.fill(box.input_value().replace("url,,", "url,shua-dan.example.com/task,"))
+    desktop.get_by_role("button", name="导入", exact=True).click()
+    desktop.get_by_text("已导入 2 条，更新 0 条。").wait_for()
+    rows = desktop.locator("table.watchlist tbody tr")
+    assert rows.count() == 2
+    phone = desktop.locator("table.watchlist tbody tr", has_text="+8617100001234")
+    phone.get_by_placeholder("撤销理由").fill("号码已回收")
+    phone.get_by_role("button", name="撤销").click()
+    desktop.get_by_text("已撤销：+8617100001234").wait_for()
+    assert desktop.locator("table.watchlist tbody tr").count() == 1
+    assert WatchListEntry.objects.get(kind="phone").retire_reason == "号码已回收"
+    # The rejected upload's page is answered 400 (the browser logs that), nothing else failed.
+    assert desktop.console_errors == [
+        "Failed to load resource: the server responded with a status of 400 (Bad Request)"]

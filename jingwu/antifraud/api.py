@@ -190,7 +190,7 @@ def report_submit(request: HttpRequest, payload: ReportIn) -> Any:
     submitted = services.fraud_report_submit(actor=actor, unit=_unit(actor, payload.unit), data=data,
                                              channel=ReportChannel.API, idempotency_key=payload.idempotency_key)
     report = submitted.report
-    stops = list(StopPaymentRequest.objects.filter(report=report).order_by("hop", "id"))
+    stops = selectors.stops_of(report)  # the order GET /reports/{number} and the page show
     return Status(200 if submitted.replayed else 201, SubmittedOut(
         number=report.number, unit=report.unit.code, fraud_type=report.fraud_type, loss_fen=report.loss_fen,
         created_at=report.created_at, replayed=submitted.replayed, stop_requests=[_stop_out(s) for s in stops]))
@@ -224,3 +224,6 @@ def report_detail(request: HttpRequest, number: str) -> Any:
 from jingwu.antifraud.warning_api import router as _warning_router  # noqa: E402
 
 router.add_router("", _warning_router)
+from jingwu.antifraud.lists_api import router as _lists_router  # noqa: E402
+
+router.add_router("", _lists_router)

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from jingwu.antifraud.models import FraudReport, ReportIdentifier
 from jingwu.antifraud.warning_models import LinkNode, Signal
@@ -61,6 +60,16 @@ def link_report(report: FraudReport) -> None:
         _join(node, linking_keys(values))
 
 
+def link_report_identifiers(report: FraudReport, pairs: Iterable[tuple[str, str]]) -> None:
+    """Join a report already linked to identifiers learned later (an onward account a bank
+    named while the money was chased): the networks behind them become one."""
+    keys = linking_keys(pairs)
+    if not keys:
+        return
+    with transaction.atomic():
+        _join(_node(f"report:{report.pk}", report=report), keys)
+
+
 def signal_keys(signal: Signal) -> list[str]:
     """The node keys a signal links through; none when it scored nothing or its counterpart
     is an everyday app (the one rule for link_signal and link_signals)."""
@@ -97,14 +106,22 @@ def link_signals(signals: Sequence[Signal]) -> None:
         edges += [(own, key) for key in keys]
     if not edges:
         return
-    with transaction.atomic():
+    # No savepoint: the caller's batch transaction is all or nothing anyway. Raw statements:
+    # on the decision path the ORM's query building cost more than the database's work.
+    table, key_column = connection.ops.quote_name(LinkNode._meta.db_table), connection.ops.quote_name("key")
+    with transaction.atomic(savepoint=False):
         wanted = set(owners) | {key for _own, key in edges}
-        root_of = dict(LinkNode.objects.filter(key__in=wanted).values_list("key", "root_id"))
-        created = LinkNode.objects.bulk_create([LinkNode(key=k, signal=owners.get(k))
-                                                for k in sorted(wanted - set(root_of))])
-        if created:
-            LinkNode.objects.filter(pk__in=[n.pk for n in created]).update(root=F("pk"))
-            root_of.update({n.key: n.pk for n in created})
+        root_of: dict[str, int] = dict(_rows(f"SELECT {key_column}, root_id FROM {table} WHERE {key_column}",  # noqa: S608
+                                             sorted(wanted)))
+        new = sorted(wanted - set(root_of))
+        if new:
+            with connection.cursor() as cursor:
+                cursor.execute(f"INSERT INTO {table} ({key_column}, size, signal_id) VALUES "  # noqa: S608
+                               f"{', '.join(['(%s, 1, %s)'] * len(new))} RETURNING id, {key_column}",
+                               [v for k in new for v in (k, owners[k].pk if k in owners else None)])
+                created = {key: pk for pk, key in cursor.fetchall()}
+            _rows(f"UPDATE {table} SET root_id = id WHERE id", list(created.values()))  # noqa: S608
+            root_of.update(created)
         size = _locked_roots(root_of)
         parent = {r: r for r in size}
 
@@ -124,22 +141,38 @@ def link_signals(signals: Sequence[Signal]) -> None:
         for r in parent:
             if find(r) != r:
                 absorbed.setdefault(find(r), []).append(r)
-        for big, smaller in absorbed.items():
-            LinkNode.objects.filter(root__in=smaller).update(root=big)
-            LinkNode.objects.filter(pk=big).update(size=size[big])
+        if absorbed:  # one prepared statement each, run for every joined network (no ORM per network)
+            table = connection.ops.quote_name(LinkNode._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.executemany(f"UPDATE {table} SET root_id = %s WHERE root_id = %s",  # noqa: S608
+                                   [(big, small) for big, smaller in absorbed.items() for small in smaller])
+                cursor.executemany(f"UPDATE {table} SET size = %s WHERE id = %s",  # noqa: S608
+                                   [(size[big], big) for big in absorbed])
 
 
 def _locked_roots(root_of: dict[str, int]) -> dict[int, int]:
     """Lock the roots and return their sizes; a root another process absorbed meanwhile is
     followed to its new root (root_of is corrected in place)."""
+    table = connection.ops.quote_name(LinkNode._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     while True:
-        rows = dict(LinkNode.objects.select_for_update().filter(pk__in=set(root_of.values()))
-                    .values_list("pk", "root_id"))
-        moved = {pk: root for pk, root in rows.items() if root != pk}
+        rows = {pk: (root, size) for pk, root, size in _rows(f"SELECT id, root_id, size FROM {table} WHERE id",  # noqa: S608
+                                                             sorted(set(root_of.values())), lock)}
+        moved = {pk: root for pk, (root, _size) in rows.items() if root != pk}
         if not moved:
-            return dict(LinkNode.objects.filter(pk__in=rows).values_list("pk", "size"))
+            return {pk: size for pk, (_root, size) in rows.items()}
         for key, root in root_of.items():
             root_of[key] = moved.get(root, root)
+
+
+def _rows(sql: str, values: list[Any], tail: str = "") -> list[tuple[Any, ...]]:
+    """`sql` ends with the column `values` are looked up in."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"{sql} = ANY(%s){tail}", [values])
+        else:
+            cursor.execute(f"{sql} IN ({', '.join(['%s'] * len(values))}){tail}", values)
+        return cursor.fetchall() if cursor.description else []
 
 
 def link_unlinked_reports() -> int:

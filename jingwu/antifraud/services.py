@@ -653,6 +653,8 @@ def _chase(stop: StopPaymentRequest, onward: list[dict[str, Any]], now: datetime
             account=account.value, amount_fen=amount, state=S.QUEUED, idempotency_key=_new_key(),
             ordered_by_id=stop.ordered_by_id, created_at=now))
     _add_indicators(stop.report, found, now)
+    # 串并案 live: another report whose money reached the same onward account joins this network.
+    linking.link_report_identifiers(stop.report, [(item.kind, item.value) for item, _source in found])
     notes = []
     if hop > workflow.MAX_HOPS and found:
         notes.append(_("已追到第 %(n)s 跳，后续资金流向请转侦查。") % {"n": workflow.MAX_HOPS})

@@ -111,9 +111,13 @@ class _Publisher:
     async def _publish(self, url: str, signals: Sequence[SignalIn]) -> int:
         js = await self._connected(url)
         count = partitions()
-        acks = [js.publish(f"{SUBJECT}.{partition_of(s.citizen_key, count)}",
-                           json.dumps(s.as_message(), ensure_ascii=False).encode(),
-                           headers={"Nats-Msg-Id": s.message_id}) for s in signals]
+        stall = float(getattr(settings, "NATS_PUBLISH_TIMEOUT_SECONDS", 10))
+        # Asynchronous publishes: every message goes out at once and the stream's answers come
+        # back on one shared inbox (no request, inbox and timer per message).
+        acks = [await js.publish_async(f"{SUBJECT}.{partition_of(s.citizen_key, count)}",
+                                       json.dumps(s.as_message(), ensure_ascii=False).encode(),
+                                       headers={"Nats-Msg-Id": s.message_id}, wait_stall=stall)
+                for s in signals]
         results = await asyncio.gather(*acks)
         return sum(1 for r in results if not r.duplicate)
 
@@ -146,9 +150,15 @@ def signals_publish(signals: Sequence[SignalIn]) -> int:
 
 
 class Worker:
-    """Consumes its partitions with durable pull consumers, one per partition. Each round
-    fetches from all of them at once and commits what came as one batch (a citizen's
-    signals stay in order: one partition each), then acknowledges every message."""
+    """Consumes its partitions with durable pull consumers, one per partition. Every partition
+    always has one fetch outstanding; a round takes whatever fetches have come back, commits
+    it as one batch (a citizen's signals stay in order: one partition each, one round at a
+    time) and then acknowledges it, while the next fetches already run. Rounds are as small as
+    the traffic when it is light (a fetch returns what is there, or the first message to
+    arrive) and as large as the backlog when it is heavy (fetches pile up during a commit)."""
+
+    # An idle partition's fetch waits this long for its first message (it returns on arrival).
+    LINGER_SECONDS: Final = 1.0
 
     def __init__(self, owned: Sequence[int], *, batch: int = 500, pause_after_commit: float = 0.0,
                  idle_exit: float | None = None, on_ready: Callable[[], None] | None = None) -> None:
@@ -160,51 +170,83 @@ class Worker:
         self.db = ThreadPoolExecutor(max_workers=1)  # the ORM is synchronous: one thread, one connection
         self.processed = 0
         self.skipped = 0  # redelivered after a commit whose acknowledgement was lost
+        self.rounds = 0
 
-    def _commit(self, payloads: list[dict[str, Any]]) -> int:
+    def _commit(self, payloads: list[bytes]) -> int:
         close_old_connections()
-        result = signals_process([SignalIn.from_message(p) for p in payloads])
+        result = signals_process([SignalIn.from_message(json.loads(p)) for p in payloads])
         self.processed += result.signals
         self.skipped += result.skipped
         if self.pause_after_commit:
             time.sleep(self.pause_after_commit)
         return result.signals
 
+    async def _pull(self, sub: Any) -> list[Any]:
+        from nats.errors import TimeoutError as NatsTimeout
+
+        try:  # what is there now: the server answers at once when anything is
+            return list(await sub.fetch(self.batch, timeout=0.01))
+        except (TimeoutError, NatsTimeout):  # nats raises either when idle
+            pass
+        try:  # nothing: wait for the first message, and take it as soon as it comes
+            first = list(await sub.fetch(1, timeout=self.LINGER_SECONDS))
+        except (TimeoutError, NatsTimeout):
+            return []
+        try:
+            return first + list(await sub.fetch(self.batch - 1, timeout=0.01)) if self.batch > 1 else first
+        except (TimeoutError, NatsTimeout):
+            return first
+
     async def run(self) -> None:
         import nats
-        from nats.errors import TimeoutError as NatsTimeout
         from nats.js.api import AckPolicy, ConsumerConfig
 
         nc = await nats.connect(settings.NATS_URL)
         js = nc.jetstream()
         await ensure_stream(js)
         ack_wait = float(getattr(settings, "NATS_ACK_WAIT_SECONDS", 30))
+        # AckPolicy.ALL: one acknowledgement per partition and round acknowledges the round's
+        # messages up to it. A consumer made before keeps its explicit policy (the server does
+        # not change it): then every message is acknowledged.
         subs = [await js.pull_subscribe(f"{SUBJECT}.{p}", durable=f"antifraud-p{p}", stream=STREAM,
-                                        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait,
+                                        config=ConsumerConfig(ack_policy=AckPolicy.ALL, ack_wait=ack_wait,
                                                               max_ack_pending=4 * self.batch))
                 for p in self.owned]
+        ack_all = {id(sub): (await sub.consumer_info()).config.ack_policy == AckPolicy.ALL for sub in subs}
         if self.on_ready is not None:
             self.on_ready()
 
-        async def fetch(sub: Any) -> list[Any]:
-            try:
-                return list(await sub.fetch(self.batch, timeout=0.05))
-            except (TimeoutError, NatsTimeout):  # nats raises either when idle
-                return []
-
         loop = asyncio.get_running_loop()
+        pending = {id(sub): asyncio.ensure_future(self._pull(sub)) for sub in subs}
+        by_id = {id(sub): sub for sub in subs}
         idle_since = time.monotonic()
         try:
             while True:
-                msgs = [m for got in await asyncio.gather(*[fetch(sub) for sub in subs]) for m in got]
+                await asyncio.wait(pending.values(), timeout=self.LINGER_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+                got: list[tuple[int, list[Any]]] = []
+                for key, task in list(pending.items()):
+                    if task.done():
+                        got.append((key, task.result()))
+                        pending[key] = asyncio.ensure_future(self._pull(by_id[key]))  # runs during the commit
+                msgs = [m for _key, part in got for m in part]
                 if msgs:
-                    await loop.run_in_executor(self.db, self._commit, [json.loads(m.data) for m in msgs])
-                    for m in msgs:  # only after the commit: a crash before here redelivers the batch
-                        await m.ack()
+                    await loop.run_in_executor(self.db, self._commit, [m.data for m in msgs])
+                    self.rounds += 1
+                    for key, part in got:  # only after the commit: a crash before here redelivers the round
+                        if not part:
+                            continue
+                        if ack_all[key]:
+                            await part[-1].ack()
+                        else:
+                            for m in part:
+                                await m.ack()
                     await nc.flush()
                     idle_since = time.monotonic()
                 elif self.idle_exit is not None and time.monotonic() - idle_since > self.idle_exit:
                     return
         finally:
+            for task in pending.values():
+                task.cancel()
+            await asyncio.gather(*pending.values(), return_exceptions=True)
             await nc.close()
             self.db.shutdown(wait=True)

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from jingwu.antifraud import early_warning, indicators, linking
@@ -53,7 +53,8 @@ from jingwu.antifraud.models import (
     StopState,
     Transfer,
 )
-from jingwu.antifraud.warning_models import WatchListEntry
+from jingwu.antifraud.warning_models import FraudWarning, WarningOutcome, WarningState, WatchListEntry
+from jingwu.core import services as core_services
 from jingwu.core.identifiers import luhn_check_digit, make_resident_id
 from jingwu.core.models import Unit, UnitKind
 from jingwu.synthetic.names import given_name_draw, surname_draw
@@ -63,6 +64,8 @@ MINUTE: Final = dt.timedelta(minutes=1)
 DAY: Final = dt.timedelta(days=1)
 WARNING_LEAD: Final = dt.timedelta(minutes=30)  # time a warning needs to reach a person
 LIST_SOURCE: Final = "部反诈中心"
+# Seeded warnings older than this carry an outcome; newer ones wait in the stations' inboxes.
+HANDLED_AFTER: Final = dt.timedelta(days=7)
 CARD_BANKS: Final = ("ICBC", "ABC", "BOC", "CCB", "BOCOM", "PSBC", "CMB", "CITIC", "CEB", "CMBC", "PAB", "CIB",
                      "QLB", "RCB-SD")
 # Everyday platforms victims name as where the contact began: in many reports, in no ring.
@@ -143,6 +146,9 @@ class FraudSeedReport:
     saveable: int
     existing: bool
     ground_truth: Path
+    signals: int = 0  # pushed through the early-warning engine
+    warnings: dict[str, int] = field(default_factory=dict)  # by level
+    open_warnings: int = 0
 
 
 # --- drawing -----------------------------------------------------------------------------------
@@ -427,8 +433,9 @@ def _signals(rng: random.Random, victims: list[Victim], rings: list[Ring], stati
         for account, amount, at in v.transfers:
             emit(at, "transfer", v.phone, v.station, account.number, bank=account.bank, amount_fen=amount,
                  device=v.device)
-    for _i in range(len(victims) * 6):  # ordinary life, and ring numbers calling people who hang up
-        station = rng.choice(stations)
+    for i in range(len(victims) * 6):  # ordinary life, and ring numbers calling people who hang up
+        # One in eight at the first station, where the demo accounts work: their inbox gets warnings.
+        station = stations[0] if i % 8 == 0 else rng.choice(stations)
         at = now - rng.uniform(0, 90) * DAY
         if rng.random() < 0.15 and rings:
             emit(at, "call", _citizen_phone(rng), station, rng.choice(rng.choice(rings).phones),
@@ -472,7 +479,8 @@ def _bank_accounts(rings: list[Ring], victims: list[Victim]) -> list[dict[str, A
 
 
 def fraud_seed(*, seed: int, rings: int = 24, lone: int = 40, days: int = 90, now: dt.datetime | None = None,
-               within: Unit | None = None, directory: Path | None = None) -> FraudSeedReport:
+               within: Unit | None = None, directory: Path | None = None,
+               handled_after: dt.timedelta = HANDLED_AFTER, warn: bool = True) -> FraudSeedReport:
     """Plant `rings` fraud rings and `lone` lone frauds over the last `days` days, in the
     stations under `within` (default: all); write the ground truth and the side files."""
     now = now or timezone.now()
@@ -520,9 +528,12 @@ def fraud_seed(*, seed: int, rings: int = 24, lone: int = 40, days: int = 90, no
     saveable = [r.number for r, v in zip(reports, victims, strict=True) if _saveable(v)]
     path.parent.mkdir(parents=True, exist_ok=True)
     accounts_path(seed, directory).write_text(json.dumps(_bank_accounts(planted, victims), indent=1))
+    stream = _signals(rng, victims, planted, stations, now)
     with signals_path(seed, directory).open("w", encoding="utf-8") as out:
-        for item in _signals(rng, victims, planted, stations, now):
+        for item in stream:
             out.write(json.dumps(item, ensure_ascii=False) + "\n")
+    if warn:  # off only for bench/antifraud_seed.py's baseline: the seed as it was before this pass
+        _warn(stream, {f"phone:+86{v.phone}": r for r, v in zip(reports, victims, strict=True)}, now, handled_after)
     truth = {
         "seed": seed, "as_of": now.isoformat(), "reports": len(reports),
         "first_number": reports[0].number if reports else "", "warning_lead_minutes": WARNING_LEAD // MINUTE,
@@ -538,14 +549,50 @@ def fraud_seed(*, seed: int, rings: int = 24, lone: int = 40, days: int = 90, no
         "accounts_file": accounts_path(seed, directory).name, "signals_file": signals_path(seed, directory).name,
     }
     path.write_text(json.dumps(truth, ensure_ascii=False, indent=1))
-    return FraudSeedReport(len(reports), len(planted), len(saveable), False, path)
+    seeded = FraudWarning.objects.filter(citizen_key__in={f"phone:+86{i['citizen_phone']}" for i in stream})
+    by_level = dict(seeded.order_by().values_list("level").annotate(n=models.Count("id")).values_list("level", "n"))
+    return FraudSeedReport(len(reports), len(planted), len(saveable), False, path, len(stream), by_level,
+                           seeded.filter(state=WarningState.OPEN).count())
+
+
+def _warn(stream: list[dict[str, Any]], report_of: dict[str, FraudReport], now: dt.datetime,
+          handled_after: dt.timedelta) -> None:
+    """The partners' stream through the early-warning engine (early_warning.signals_process, in
+    process) as it would have arrived: a batch per day, each processed at its last signal's
+    time. Warnings older than `handled_after` are then closed as the officers would have closed
+    them — the victims' as defrauded (with their report), the others as dissuaded — with
+    their tasks; the newer ones stay open, their tasks in the stations' inboxes."""
+    days: dict[dt.date, list[dict[str, Any]]] = {}
+    for item in stream:
+        at = dt.datetime.fromisoformat(item["occurred_at"])
+        days.setdefault(timezone.localtime(at).date(), []).append({**item, "occurred_at": at})
+    for day in sorted(days):
+        items = days[day]
+        for start in range(0, len(items), early_warning.MAX_BATCH):
+            batch = items[start:start + early_warning.MAX_BATCH]
+            at = max(i["occurred_at"] for i in batch)
+            early_warning.signals_process(early_warning.signals_trusted(batch, now=at), now=at)
+    handled = list(FraudWarning.objects.filter(state=WarningState.OPEN, opened_at__lt=now - handled_after,
+                                               citizen_key__in={f"phone:+86{i['citizen_phone']}" for i in stream}))
+    for warning in handled:
+        report = report_of.get(warning.citizen_key)
+        warning.state = WarningState.CLOSED
+        warning.outcome = WarningOutcome.DEFRAUDED if report is not None else WarningOutcome.DISSUADED
+        warning.report = report
+        warning.outcome_at = min(warning.opened_at + dt.timedelta(hours=2), now)
+    FraudWarning.objects.bulk_update(handled, ["state", "outcome", "report", "outcome_at"])
+    core_services.workitems_close(actor=None, source_app="antifraud", source_type="warning",
+                                  source_ids=[str(w.pk) for w in handled])
 
 
 def summary_line(report: FraudSeedReport) -> str:
     if report.existing:
         return f"Anti-fraud: already seeded — ground truth {report.ground_truth}"
+    levels = ", ".join(f"{level} {report.warnings.get(level, 0)}" for level in ("high", "medium", "low"))
     return (f"Anti-fraud: {report.reports} reports from {report.rings} rings and lone frauds "
-            f"({report.saveable} a timely warning would have saved); ground truth {report.ground_truth}")
+            f"({report.saveable} a timely warning would have saved); {report.signals} signals through the "
+            f"early-warning engine: warnings {levels}, {report.open_warnings} still open with their tasks; "
+            f"ground truth {report.ground_truth}")
 
 
 def seeded_accounts_file(directory: Path | None = None) -> Path | None:

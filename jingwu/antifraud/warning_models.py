@@ -30,6 +30,10 @@ class WatchListEntry(models.Model):
     added_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)  # never, when empty
     added_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Withdrawn by the centre (expires_at is then set to that moment, which is what the engine reads).
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    retire_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["kind", "value", "id"]
@@ -46,7 +50,8 @@ class ListVersion(models.Model):
 
 
 class RuleSet(models.Model):
-    """One version of the rules (rules.py describes the format); the newest active one decides."""
+    """One version of the rules (rules.py describes the format). A draft (no `published_at`) is
+    edited until published; of the published ones at most one is active, and it decides."""
 
     version = models.PositiveIntegerField(unique=True)
     rules = models.JSONField()
@@ -54,9 +59,15 @@ class RuleSet(models.Model):
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    published_at = models.DateTimeField(null=True, blank=True)  # empty: a draft
+    published_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["active"], condition=models.Q(active=True),
+                                               name="one_active_ruleset"),
+                       models.CheckConstraint(condition=models.Q(active=False) | models.Q(published_at__isnull=False),
+                                              name="active_ruleset_is_published")]
 
 
 class SignalKind(models.TextChoices):
@@ -144,8 +155,14 @@ class Signal(models.Model):
 
     class Meta:
         ordering = ["occurred_at", "id"]
-        indexes = [models.Index(fields=["citizen_key", "occurred_at"]), models.Index(fields=["account", "occurred_at"]),
-                   # Most signals have no warning: they need no entry in this index.
+        # Every signal pays for each index it enters, so each holds only the rows its one reader
+        # asks for: the citizen windows count signals that scored, the account windows
+        # transfers, the warning page a warning's signals. The message id's unique index is
+        # the record of what was processed.
+        indexes = [models.Index(fields=["citizen_key", "occurred_at"], condition=models.Q(score__gt=0),
+                                name="signal_citizen_scored"),
+                   models.Index(fields=["account", "occurred_at"], condition=~models.Q(account=""),
+                                name="signal_account_set"),
                    models.Index(fields=["warning"], condition=models.Q(warning__isnull=False),
                                 name="signal_warning_set")]
 

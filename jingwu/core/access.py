@@ -55,6 +55,7 @@ class Action:
     FRAUD_REPORT = "fraud.report"
     FRAUD_STOP_PAYMENT = "fraud.stop_payment"
     FRAUD_ANALYSE = "fraud.analyse"
+    FRAUD_LISTS_MANAGE = "fraud.lists_manage"  # watch lists and early-warning rule sets
     WARNING_HANDLE = "warning.handle"
     WARNING_SIGNAL_PUSH = "warning.signal_push"  # partners (telecoms, banks): early-warning signals
     SUPERVISION_READ = "supervision.read"
@@ -99,7 +100,7 @@ ROLES: dict[str, Role] = {r.key: r for r in [
                                             _A.SUPERVISION_READ})),
     Role("fraud_analyst", _("反诈分析员"), frozenset({_A.PORTAL_USE, _A.WORKITEM_READ_UNIT, _A.PERSON_READ,
                                                   _A.SEARCH_QUERY, _A.FRAUD_REPORT, _A.FRAUD_STOP_PAYMENT,
-                                                  _A.FRAUD_ANALYSE, _A.WARNING_HANDLE,
+                                                  _A.FRAUD_ANALYSE, _A.FRAUD_LISTS_MANAGE, _A.WARNING_HANDLE,
                                                   _A.CASE_READ, _A.CASE_RECORD})),  # 串并案: a network as a case
     Role("inspector", _("督察"), frozenset({_A.PORTAL_USE, _A.WORKITEM_READ_UNIT, _A.SUPERVISION_READ, _A.CASE_READ,
                                           _A.AUDIT_READ, _A.BRIEFING_READ})),

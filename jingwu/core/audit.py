@@ -16,11 +16,11 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from jingwu.core import request_context
-from jingwu.core.models import AuditChainHead, AuditEntry, User
+from jingwu.core.models import AuditChainHead, AuditEntry, Unit, User
 
 GENESIS_HASH = "0" * 64
 
@@ -73,6 +73,17 @@ def _actor_fields(actor: User | None) -> tuple[int | None, str]:
     return actor.pk, actor.get_username()
 
 
+def _home_unit_code(actor: User) -> str:
+    """The code of the actor's home unit: from the unit when loaded, else its one column (a
+    request's user comes without it, and loading the whole unit cost more than the append)."""
+    if User.home_unit.is_cached(actor):
+        return actor.home_unit.code if actor.home_unit else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_HOME_UNIT_CODE, [actor.home_unit_id])
+        row = cursor.fetchone()
+    return str(row[0]) if row else ""
+
+
 def record(*, actor: User | None, action: str, object_type: str = "", object_id: str | int = "",
            purpose: str = "", outcome: str = "allowed", details: dict[str, Any] | None = None,
            unit_code: str = "", request: Any = None) -> AuditEntry:
@@ -80,7 +91,7 @@ def record(*, actor: User | None, action: str, object_type: str = "", object_id:
     ctx = request_context.current()
     actor_id, username = _actor_fields(actor)
     if not unit_code and actor is not None and getattr(actor, "home_unit_id", None):
-        unit_code = actor.home_unit.code if actor.home_unit else ""
+        unit_code = _home_unit_code(actor)
     fields: dict[str, Any] = {
         "at": timezone.now(),
         "actor_id": actor_id,
@@ -98,14 +109,59 @@ def record(*, actor: User | None, action: str, object_type: str = "", object_id:
         if isinstance(value, str):
             fields[name] = _text(value)[:_MAX_LENGTH[name]]
     fields["details"] = _as_stored(json.loads(json.dumps(details or {}, default=str)))
-    with transaction.atomic():
-        head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
-        fields["prev_hash"] = head.last_hash
-        fields["entry_hash"] = entry_digest(fields)
-        entry = AuditEntry.objects.create(**fields)
-        AuditChainHead.objects.filter(pk=1).update(last_entry_id=entry.pk, last_hash=entry.entry_hash,
-                                                   entries=head.entries + 1)
+    pk = _append(fields)
+    entry = AuditEntry(pk=pk, **fields)  # stored by _append, not through the ORM
+    entry._state.adding, entry._state.db = False, connection.alias
     return entry
+
+
+# The append is the cost every audited read pays, so it is written as the few statements it
+# needs rather than through the ORM (which spent most of the ~0.6 ms compiling them): lock the
+# chain head, read its hash, insert the entry, move the head — in one transaction (a savepoint
+# inside a caller's). On SQLite the IMMEDIATE transaction is the lock; on PostgreSQL the head
+# row's FOR UPDATE, and the insert and the head's update go in one statement.
+_ENTRY_COLUMNS = (*_HASHED_FIELDS, "entry_hash")
+_ENTRY_FIELDS = tuple({f.attname: f for f in AuditEntry._meta.concrete_fields}[c] for c in _ENTRY_COLUMNS)
+
+
+_ENTRY_TABLE, _HEAD_TABLE = AuditEntry._meta.db_table, AuditChainHead._meta.db_table
+_COLUMNS = ", ".join(str(f.column) for f in _ENTRY_FIELDS)
+_MARKS = ", ".join(["%s"] * len(_ENTRY_FIELDS))
+# Our own table and column names only; every value goes as a parameter.
+_HOME_UNIT_CODE = f"SELECT code FROM {Unit._meta.db_table} WHERE id = %s"  # noqa: S608
+_READ_HEAD = f"SELECT last_hash, entries FROM {_HEAD_TABLE} WHERE id = 1"  # noqa: S608
+_CREATE_HEAD = (f"INSERT INTO {_HEAD_TABLE} (id, last_entry_id, last_hash, entries) "  # noqa: S608
+                "VALUES (1, 0, %s, 0) ON CONFLICT DO NOTHING")
+_INSERT = f"INSERT INTO {_ENTRY_TABLE} ({_COLUMNS}) VALUES ({_MARKS}) RETURNING id"  # noqa: S608
+_MOVE_HEAD = f"UPDATE {_HEAD_TABLE} SET last_entry_id = %s, last_hash = %s, entries = %s WHERE id = 1"  # noqa: S608
+_INSERT_AND_MOVE_HEAD = (f"WITH e AS ({_INSERT}) UPDATE {_HEAD_TABLE} SET last_entry_id = e.id, "  # noqa: S608
+                         f"last_hash = %s, entries = %s FROM e WHERE {_HEAD_TABLE}.id = 1 RETURNING e.id")
+
+
+def _append(fields: dict[str, Any]) -> int:
+    """Link ``fields`` to the chain head (setting prev_hash and entry_hash) and store it; its id."""
+    postgresql = connection.vendor == "postgresql"
+    with transaction.atomic(), connection.cursor() as cursor:
+        read = _READ_HEAD + " FOR UPDATE" if postgresql else _READ_HEAD
+        cursor.execute(read)
+        row = cursor.fetchone()
+        if row is None:  # the first entry ever: make the head (a racing writer may make it first)
+            cursor.execute(_CREATE_HEAD, [GENESIS_HASH])
+            cursor.execute(read)
+            row = cursor.fetchone()
+        last_hash, entries = row
+        fields["prev_hash"] = last_hash
+        fields["entry_hash"] = entry_digest(fields)
+        values = [f.get_db_prep_save(fields[c], connection)
+                  for f, c in zip(_ENTRY_FIELDS, _ENTRY_COLUMNS, strict=True)]
+        if postgresql:
+            cursor.execute(_INSERT_AND_MOVE_HEAD, [*values, fields["entry_hash"], entries + 1])
+            (pk,) = cursor.fetchone()
+        else:
+            cursor.execute(_INSERT, values)
+            (pk,) = cursor.fetchone()
+            cursor.execute(_MOVE_HEAD, [pk, fields["entry_hash"], entries + 1])
+    return int(pk)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ NAV: list[NavEntry] = [
     NavEntry("antifraud:warnings", _("预警劝阻"), Action.WARNING_HANDLE),
     NavEntry("antifraud:networks", _("串并案"), Action.FRAUD_ANALYSE),
     NavEntry("antifraud:dashboard", _("反诈态势"), Action.FRAUD_ANALYSE),
+    NavEntry("antifraud:lists", _("名单与规则"), Action.FRAUD_LISTS_MANAGE),
 ]
 
 

@@ -246,10 +246,13 @@ class NewWorkItem:
     url: str = ""
 
 
-def workitems_create_many(*, actor: User | None, items: list[NewWorkItem], batch_size: int = 2000) -> int:
+def workitems_create_many(*, actor: User | None, items: list[NewWorkItem], batch_size: int = 2000,
+                          audited: bool = True) -> int:
     """Put many items in inboxes at once (a module's periodic job). Every item carries a
     dedupe key and an item whose key exists already is skipped, so a re-run adds nothing.
-    One audit entry for the lot; returns how many were asked for (skipped ones included)."""
+    One audit entry for the lot; returns how many were asked for (skipped ones included).
+    `audited=False`: the caller's own entry, in the same transaction, names the items
+    (one entry per decision on a hot path)."""
     for item in items:
         if item.assignee_user_id is None and item.assignee_unit_id is None:
             raise ServiceError(f"work item {item.dedupe_key!r} needs an assignee user or unit", field="assignee")
@@ -266,15 +269,17 @@ def workitems_create_many(*, actor: User | None, items: list[NewWorkItem], batch
                       source_id=i.source_id, url=i.url, dedupe_key=i.dedupe_key) for i in items],
             batch_size=batch_size, ignore_conflicts=True)
         kinds = sorted({i.kind for i in items})
-        audit.record(actor=actor, action="workitem.create_many", object_type="workitem",
-                     details={"items": len(items), "kinds": kinds, "source_app": items[0].source_app})
+        if audited:
+            audit.record(actor=actor, action="workitem.create_many", object_type="workitem",
+                         details={"items": len(items), "kinds": kinds, "source_app": items[0].source_app})
     return len(items)
 
 
 def workitems_close(*, actor: User | None, source_app: str, source_type: str, source_ids: list[str],
-                    kinds: list[str] | None = None, status: str = WorkItemStatus.DONE) -> int:
+                    kinds: list[str] | None = None, status: str = WorkItemStatus.DONE, audited: bool = True) -> int:
     """Close the open items a module created for these objects (a task done elsewhere,
-    a deadline that stopped). Returns how many were closed; audited when any were."""
+    a deadline that stopped). Returns how many were closed; audited when any were (by the
+    caller's own entry in the same transaction when `audited=False`)."""
     if status not in (WorkItemStatus.DONE, WorkItemStatus.CANCELLED):
         raise ServiceError(f"work items are closed as done or cancelled, not {status}", field="status")
     if not source_ids:
@@ -285,7 +290,7 @@ def workitems_close(*, actor: User | None, source_app: str, source_type: str, so
         if kinds:
             qs = qs.filter(kind__in=kinds)
         closed = qs.update(status=status, completed_at=timezone.now())
-        if closed:
+        if closed and audited:
             audit.record(actor=actor, action="workitem.close_many", object_type="workitem",
                          details={"closed": closed, "source": f"{source_app}:{source_type}",
                                   "source_ids": source_ids[:20], "status": status})

@@ -22,7 +22,8 @@ from jingwu.core.models import ApiToken, User
 
 # Scopes name the feeds and surfaces a token may use; "*" is everything the user's roles allow.
 KNOWN_SCOPES = frozenset({"*", "read", "records.push", "dispatch.calls", "dispatch.positions",
-                          "antifraud.signals", "antifraud.reports", "safety.parcels", "citizen.open311"})
+                          "antifraud.signals", "antifraud.reports", "antifraud.lists", "safety.parcels",
+                          "citizen.open311"})
 
 
 _PREFIX = re.compile(r"[0-9a-f]{8}")

@@ -58,6 +58,7 @@ __all__ = [
 
 INDEX_FOLDER: Final = "tantivy-v1"  # a schema change gets a new folder (and a rebuild)
 NO_UNIT: Final = "~"  # the unit term of documents that belong to no unit
+NO_KIND: Final = "\x00"  # the facets' bucket of documents without a kind (no kind is spelt so)
 WRITER_HEAP: Final = 128_000_000
 # A rebuild writes everything at once: a larger heap makes fewer, larger segments (less
 # merging after).
@@ -383,8 +384,13 @@ def scope_query(scope: Sequence[ScopeGrant]) -> tantivy.Query:
     return _Q.const_score_query(_any(parts), 0.0)
 
 
-def _filters(request: SearchRequest, *, kinds: bool) -> list[tantivy.Query]:
-    out = [scope_query(request.scope)]
+def _and(match: tantivy.Query, filters: Sequence[tantivy.Query]) -> tantivy.Query:
+    return _Q.boolean_query([(_MUST, match)] + [(_MUST, f) for f in filters]) if filters else match
+
+
+def _filters(request: SearchRequest, *, kinds: bool, scoped: bool = True) -> list[tantivy.Query]:
+    """The request's filters; ``scoped=False``: without the scope (it admits every document)."""
+    out = [scope_query(request.scope)] if scoped else []
     if kinds and request.kinds:
         out.append(_one_of("kind", request.kinds))
     if request.unit:
@@ -460,6 +466,19 @@ class SchemaMismatch(RuntimeError):
     """The index folder holds an index built with another schema."""
 
 
+COVERS_MAX: Final = 256  # scopes remembered a generation (distinct actors' jurisdictions)
+
+
+@dataclass
+class _Generation:
+    """One commit of the index as this process reads it: its searcher, and for the scopes
+    asked so far whether each admits every document of it."""
+
+    stamp: tuple[int, int]
+    searcher: tantivy.Searcher
+    covers: dict[tuple[ScopeGrant, ...], bool] = field(default_factory=dict)
+
+
 class TantivyBackend:
     """A Tantivy index in ``directory`` (see the module docstring)."""
 
@@ -467,7 +486,7 @@ class TantivyBackend:
         self.directory = Path(directory)
         self.path = self.directory / INDEX_FOLDER
         self._index: tantivy.Index | None = None
-        self._seen_commit: int | None = None
+        self._generation: _Generation | None = None
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()
 
@@ -495,7 +514,7 @@ class TantivyBackend:
             self.path.mkdir(parents=True, exist_ok=True)
             index = tantivy.Index(SCHEMA, path=str(self.path), reuse=False)
             analysis.register(index)
-            self._index, self._seen_commit = index, None
+            self._index, self._generation = index, None
 
     def schema_current(self) -> bool:
         try:
@@ -504,19 +523,44 @@ class TantivyBackend:
             return False
         return True
 
-    def _commit_stamp(self) -> int:
+    def _commit_stamp(self) -> tuple[int, int]:
+        """Changes with every commit: meta.json is replaced (a new inode) and written (a new time;
+        the time alone can repeat, the kernel's clock moving in steps of milliseconds)."""
         try:
-            return (self.path / "meta.json").stat().st_mtime_ns
+            meta = (self.path / "meta.json").stat()
         except FileNotFoundError:
-            return 0
+            return (0, 0)
+        return (meta.st_mtime_ns, meta.st_ino)
 
-    def _searcher(self) -> tantivy.Searcher:
+    def _current(self) -> _Generation:
         index = self._open()
         stamp = self._commit_stamp()
-        if stamp != self._seen_commit:
+        generation = self._generation
+        if generation is None or generation.stamp != stamp:
             index.reload()
-            self._seen_commit = stamp
-        return index.searcher()
+            generation = self._generation = _Generation(stamp, index.searcher())
+        return generation
+
+    def _searcher(self) -> tantivy.Searcher:
+        return self._current().searcher
+
+    @staticmethod
+    def _covers_all(generation: _Generation, scope: tuple[ScopeGrant, ...]) -> bool:
+        """Does ``scope`` admit every document of this generation?  Then its filter — a
+        union over nearly every document, which doubled a broad query's time — can go:
+        the results are the same.  Only a grant with unitless documents (a province-wide
+        role) can; it is counted once a generation."""
+        if not any(grant.unitless for grant in scope):
+            return False
+        covers = generation.covers.get(scope)
+        if covers is None:
+            searcher = generation.searcher
+            admitted = searcher.search(scope_query(scope), 1, count=True)
+            covers = int(getattr(admitted, "count", 0) or 0) == searcher.num_docs
+            if len(generation.covers) >= COVERS_MAX:
+                generation.covers.clear()
+            generation.covers[scope] = covers
+        return covers
 
     @contextmanager
     def _writer(self, *, bulk: bool = False) -> Iterator[tantivy.IndexWriter]:
@@ -600,20 +644,20 @@ class TantivyBackend:
         match = match_query(request.query, request.similar)
         if match is None:
             return SearchPage(0, {}, [])
-        searcher = self._searcher()
-        full = _Q.boolean_query([(_MUST, match)] + [(_MUST, f) for f in _filters(request, kinds=True)])
+        generation = self._current()
+        searcher = generation.searcher
+        scoped = not self._covers_all(generation, request.scope)
+        full = _and(match, _filters(request, kinds=True, scoped=scoped))
         limit = max(1, request.limit)
+        # Without a kind filter the facets' aggregation counts the same matches, so the total
+        # comes from it and the search itself need not count (it may then skip non-competitive
+        # matches).
+        counted = not (request.facets and not request.kinds)
         if request.sort == "date":
-            result = searcher.search(full, limit, count=True, order_by_field="date", offset=request.offset,
+            result = searcher.search(full, limit, count=counted, order_by_field="date", offset=request.offset,
                                      order=tantivy.Order.Desc)
         else:
-            result = searcher.search(full, limit, count=True, offset=request.offset)
-        facets: dict[str, int] = {}
-        if request.facets:
-            # Counted without the kind filter, so every kind's count shows beside the chosen one.
-            unfiltered = _Q.boolean_query([(_MUST, match)] + [(_MUST, f) for f in _filters(request, kinds=False)])
-            agg = searcher.aggregate(unfiltered, {"k": {"terms": {"field": "kind", "size": 1000}}})
-            facets = {b["key"]: int(b["doc_count"]) for b in agg["k"]["buckets"]}
+            result = searcher.search(full, limit, count=counted, offset=request.offset)
         needles = _needles(request.query) if request.highlights else []
         hits = []
         for value, address in result.hits:
@@ -627,7 +671,31 @@ class TantivyBackend:
             if needles:
                 hit.highlights = _highlights(values, needles)
             hits.append(hit)
-        return SearchPage(int(getattr(result, "count", 0) or 0), facets, hits)
+        facets: dict[str, int] = {}
+        if counted:
+            total = int(getattr(result, "count", 0) or 0)
+        elif request.offset == 0 and len(hits) < limit:
+            # Every match is on this page (an identifier, a rare name): count its kinds here
+            # rather than run the aggregation over the same matches again.
+            total = len(hits)
+            for hit in hits:
+                if hit.kind:
+                    facets[hit.kind] = facets.get(hit.kind, 0) + 1
+        else:
+            facets, total = self._kinds_of(searcher, full)
+        if request.facets and request.kinds:
+            # Counted without the kind filter, so every kind's count shows beside the chosen one.
+            facets, _all = self._kinds_of(searcher, _and(match, _filters(request, kinds=False, scoped=scoped)))
+        return SearchPage(total, facets, hits)
+
+    @staticmethod
+    def _kinds_of(searcher: tantivy.Searcher, query: tantivy.Query) -> tuple[dict[str, int], int]:
+        """Matches per kind, and all matches (those without a kind too)."""
+        agg = searcher.aggregate(query, {"k": {"terms": {"field": "kind", "size": 1000, "missing": NO_KIND}}})
+        buckets = {b["key"]: int(b["doc_count"]) for b in agg["k"]["buckets"]}
+        total = sum(buckets.values()) + int(agg["k"].get("sum_other_doc_count", 0))
+        buckets.pop(NO_KIND, None)
+        return buckets, total
 
     def suggest(self, prefix: str, scope: Sequence[ScopeGrant], limit: int = 10) -> list[Suggestion]:
         key = analysis.suggest_key(prefix)

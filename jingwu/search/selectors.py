@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connection
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -242,28 +243,66 @@ def search(actor: User, text: str, *, kinds: Sequence[str] = (), unit: str = "",
                          round(time.perf_counter() - started, 4))
 
 
+def _unit_names(paths: set[str]) -> dict[str, str]:
+    """Unit name by path; written out because the ORM spent 0.14 of its 0.18 ms compiling it."""
+    if not paths:
+        return {}
+    marks = ", ".join(["%s"] * len(paths))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT path, name FROM {Unit._meta.db_table} WHERE path IN ({marks})",  # noqa: S608
+                       sorted(paths))
+        return dict(cursor.fetchall())
+
+
+_URL_PROBE: Final = 987_654_321_012_345_678
+
+
+def _url_maker(kind: registry.DocumentType) -> Callable[[int], str]:
+    """``kind.url`` as a prefix and suffix around the id when its URL has that shape: one
+    ``reverse()`` a search rather than one a result (each costs about 60 µs)."""
+    probe = kind.url(_URL_PROBE)
+    prefix, found, suffix = probe.partition(str(_URL_PROBE))
+    if not found or str(_URL_PROBE) in suffix:
+        return kind.url
+    return lambda pk: f"{prefix}{pk}{suffix}"
+
+
 def _results(actor: User, parsed: ParsedQuery, hits: Sequence[Hit]) -> list[Result]:
     """Hits grouped by entity (the first hit of an entity leads), with labels, links,
     unit names and highlights; identifiers typed in the box are shown as matched."""
-    labels = registry.kind_labels()
+    if not hits:
+        return []
+    kind_labels = registry.kind_labels()
+    memo: dict[tuple[int, str], str] = {}  # labels translated once a search, not once a result
+
+    def label(key: str, table: dict[str, Any]) -> str:
+        shown = memo.get((id(table), key))
+        if shown is None:
+            shown = memo[id(table), key] = str(table.get(key, key))
+        return shown
+
+    urls: dict[str, Callable[[int], str]] = {}
     paths = {h.unit_path for h in hits if h.unit_path}
-    unit_names = dict(Unit.objects.filter(path__in=paths).values_list("path", "name")) if paths else {}
+    unit_names = _unit_names(paths)
     full_id_roots = _full_id_roots(actor)
     grouped: dict[str, Result] = {}
     for hit in hits:
         group = f"entity:{hit.entities[0]}" if hit.entities else f"{hit.doc_type}:{hit.id}"
         masked = _masked(hit.unit_path, full_id_roots)
-        lights = [ResultHighlight(c.kind, str(HIGHLIGHT_LABELS[c.kind]), shown, ((0, len(shown)),))
+        lights = [ResultHighlight(c.kind, label(c.kind, HIGHLIGHT_LABELS), shown, ((0, len(shown)),))
                   for c in parsed.identifiers
                   if (shown := _shown_identifier(c.kind, c.value, masked))]
-        lights.extend(ResultHighlight(h.field, str(HIGHLIGHT_LABELS.get(h.field, h.field)), h.text, h.marks)
+        lights.extend(ResultHighlight(h.field, label(h.field, HIGHLIGHT_LABELS), h.text, h.marks)
                       for h in hit.highlights)
         result = grouped.get(group)
         if result is None:
-            url = registry.doc_type(hit.doc_type).url(hit.entities[0] if hit.entities else hit.id)
+            url = urls.get(hit.doc_type)
+            if url is None:
+                url = urls[hit.doc_type] = _url_maker(registry.doc_type(hit.doc_type))
             grouped[group] = Result(
                 entity_id=hit.entities[0] if hit.entities else None, doc_type=hit.doc_type, id=hit.id, type=hit.kind,
-                type_label=str(labels.get(hit.kind, hit.kind)), title=hit.title, url=url,
+                type_label=label(hit.kind, kind_labels),
+                title=hit.title, url=url(hit.entities[0] if hit.entities else hit.id),
                 unit=unit_names.get(hit.unit_path, ""), date=hit.date, score=hit.score, highlights=lights,
                 documents=[f"{hit.doc_type}:{hit.id}"])
         else:

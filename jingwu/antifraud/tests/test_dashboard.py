@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from jingwu.antifraud import selectors
-from jingwu.antifraud.tests.conftest import Desk
+from jingwu.antifraud import selectors, services
+from jingwu.antifraud.bank_client import BankReply
+from jingwu.antifraud.models import FraudReport, StopPaymentRequest
+from jingwu.antifraud.tests.conftest import ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, Desk, report_input, transfer
 from jingwu.antifraud.tests.figures import SHANGHAI, UNTIL, _report, build_figures
 from jingwu.core.models import User
 from jingwu.core.tests.factories import TEST_PASSWORD, make_user
@@ -79,3 +82,39 @@ def test_the_page_shows_the_figures_in_constant_queries(desk: Desk) -> None:
     # Officers do not see the centre's figures; a bad period falls back to the default.
     assert login(desk.officer).get(url).status_code == 403
     assert client.get("/antifraud/dashboard/?days=0&until=nonsense").status_code == 200
+
+
+def test_minutes_to_first_stop_count_from_the_systems_receipt_not_the_typed_report_time(desk: Desk) -> None:
+    """Through the services with frozen clocks: the wait starts when the submission reached
+    the system (created_at), not at `reported_at`, which the taker types and which may lie
+    hours earlier (a report written down at the counter and entered later)."""
+    t0 = dt.datetime(2026, 5, 12, 10, 0, tzinfo=SHANGHAI)
+
+    def take(at: dt.datetime, reported_at: dt.datetime, account: str) -> FraudReport:
+        with time_machine.travel(at, tick=False):
+            data = report_input(transfer(account, "ICBC", 10_000, transferred_at=reported_at - dt.timedelta(hours=1)),
+                                reported_at=reported_at, phones=[], urls=[], apps=[])
+            return services.fraud_report_submit(actor=desk.analyst, unit=desk.tree.station_a1a, data=data).report
+
+    def bank_answers(report: FraudReport, at: dt.datetime, status: int) -> None:
+        stop = StopPaymentRequest.objects.get(report=report)
+        with time_machine.travel(at, tick=False):
+            services.stop_submit_recorded(stop_id=stop.pk, reply=BankReply(status, {"reference": f"R{stop.pk}"}),
+                                          started_at=at, final=False, retry_in=30)
+
+    first = take(t0, t0 - dt.timedelta(hours=3), ACCOUNT_A)
+    second = take(t0 + dt.timedelta(minutes=10), t0 + dt.timedelta(minutes=9), ACCOUNT_B)
+    late = take(t0 + dt.timedelta(minutes=20), dt.datetime(2026, 5, 11, 21, 0, tzinfo=SHANGHAI), ACCOUNT_C)
+    bank_answers(first, t0 + dt.timedelta(seconds=90), 200)  # 1.5 minutes after receipt
+    bank_answers(second, t0 + dt.timedelta(minutes=10, seconds=30), 503)  # not accepted: no start of the wait
+    bank_answers(second, t0 + dt.timedelta(minutes=16), 200)  # 6 minutes
+    bank_answers(late, t0 + dt.timedelta(minutes=22), 200)  # 2 minutes (16 hours 22 minutes after reported_at)
+    assert [r.created_at for r in FraudReport.objects.order_by("pk")] == [
+        t0, t0 + dt.timedelta(minutes=10), t0 + dt.timedelta(minutes=20)]
+
+    day = dt.datetime(2026, 5, 12, tzinfo=SHANGHAI)
+    figures = selectors.centre_figures(desk.analyst, start=day - dt.timedelta(days=1), end=day + dt.timedelta(days=1))
+    # Waits 1.5, 2 and 6 minutes: p50 is the smallest reaching half (2.0), p90 the largest.
+    assert (figures.total.reports, figures.total.p50_minutes, figures.total.p90_minutes) == (3, 2.0, 6.0)
+    assert [(r.label, r.reports, r.p50_minutes, r.p90_minutes) for r in figures.days] == [
+        ("2026-05-11", 0, None, None), ("2026-05-12", 3, 2.0, 6.0)]

@@ -509,3 +509,86 @@ def test_the_list_shows_the_sms_as_queued_until_the_gateway_sent_it(desk: Desk, 
     assert sms_cells() == ["待发送"]
     SmsOutbox.objects.update(state="sent", sent_at=NOW)
     assert sms_cells() == ["已发送"]
+
+
+# --- one citizen, whichever identifier a partner gives -----------------------------------
+
+PHONE = "+8613812345678"  # item()'s citizen phone
+
+
+def phone_only(sid: str, **kw: Any) -> dict[str, Any]:
+    return item(sid, citizen="", **kw)
+
+
+def test_a_phone_warning_is_taken_over_when_a_signal_names_the_phone_with_an_id_number(
+        desk: Desk, partner: User, listed: None) -> None:
+    push(partner, phone_only("p1", kind="url_visit", counterpart=FRAUD_URL))
+    first = FraudWarning.objects.get()
+    assert (first.citizen_key, first.level, first.citizen_id_number) == (f"phone:{PHONE}", "low", "")
+    push(partner, item("s2"), now=NOW + dt.timedelta(minutes=5))  # ID number and phone
+    w = FraudWarning.objects.get()
+    assert (w.pk, w.citizen_key, w.citizen_id_number, w.signal_count, reasons(w), w.score, w.level) == (
+        first.pk, f"id:{CITIZEN}", CITIZEN, 2, ["list_phone", "list_url"], 65, "medium")
+    assert tasks() == [("antifraud.call_96110", WorkItemStatus.OPEN, NOW + dt.timedelta(minutes=125),
+                        desk.tree.station_a1a.pk)]
+    entry = AuditEntry.objects.filter(action="antifraud.signals_process").latest("id")
+    assert (entry.details["rekeyed"], entry.details["tasks"]) == (
+        [str(w.pk)], [f"antifraud:warning:{w.pk}:medium"])
+    # From now on the phone alone is the same citizen: it adds to the ID number's warning.
+    push(partner, phone_only("p3", kind="app_install", counterpart="FastTask"), now=NOW + dt.timedelta(minutes=6))
+    w = warning_of()
+    assert (FraudWarning.objects.count(), w.signal_count, w.level) == (1, 3, "high")
+    assert Signal.objects.get(message_id="CMCC:p3").citizen_key == f"id:{CITIZEN}"
+
+
+def test_a_phone_alone_adds_to_the_open_warning_of_the_id_number_behind_it(desk: Desk, partner: User,
+                                                                             listed: None) -> None:
+    push(partner, item("s1", kind="url_visit", counterpart=FRAUD_URL))
+    push(partner, phone_only("p2"))
+    w = warning_of()
+    assert (FraudWarning.objects.count(), w.signal_count, reasons(w), w.level) == (
+        1, 2, ["list_phone", "list_url"], "medium")
+    assert sorted(Signal.objects.values_list("message_id", "citizen_key")) == [
+        ("CMCC:p2", f"id:{CITIZEN}"), ("CMCC:s1", f"id:{CITIZEN}")]
+
+
+def test_one_batch_with_the_phone_alone_then_with_the_id_number_is_one_citizen(desk: Desk, partner: User,
+                                                                                listed: None) -> None:
+    push(partner, phone_only("p1", kind="url_visit", counterpart=FRAUD_URL, at=NOW - dt.timedelta(minutes=2)),
+         item("s2"))
+    w = warning_of()
+    assert (FraudWarning.objects.count(), w.signal_count, reasons(w), w.score) == (
+        1, 2, ["list_phone", "list_url"], 65)
+
+
+def _records_person(id_number: str, phone: str, key: str, valid_to: dt.date | None = None) -> None:
+    from jingwu.records.models import Entity, ImportBatch, Relation, Source, SourceRecord
+
+    source, _ = Source.objects.get_or_create(key="telecom", defaults={"name": "运营商实名登记"})
+    batch = ImportBatch.objects.create(source=source, label=key)
+    record = SourceRecord.objects.create(source=source, source_key=key, kind="phone", payload={}, content_hash=key,
+                                         batch=batch)
+    person = Entity.objects.create(kind="person", key=id_number, display_name="赵桂兰")
+    number, _ = Entity.objects.get_or_create(kind="phone", key=phone)
+    Relation.objects.create(kind="uses_phone", subject=person, object=number, record=record, valid_to=valid_to)
+
+
+def test_the_records_name_the_person_behind_a_phone(desk: Desk, partner: User, listed: None) -> None:
+    _records_person(ELDER, "+8613900002222", "TEL-1")
+    push(partner, phone_only("p1", citizen_phone="13900002222"))
+    w = warning_of(ELDER)
+    # The ID number the records give is the citizen's age too.
+    assert (w.citizen_phone, reasons(w), w.score, w.level) == ("+8613900002222", ["elderly", "list_phone"], 55,
+                                                               "medium")
+    push(partner, item("s2", citizen=ELDER, citizen_phone="", kind="url_visit", counterpart=FRAUD_URL))
+    assert (FraudWarning.objects.count(), warning_of(ELDER).signal_count) == (1, 2)
+
+
+def test_a_phone_two_people_use_or_a_relation_that_ended_names_nobody(desk: Desk, partner: User,
+                                                                      listed: None) -> None:
+    _records_person(ELDER, "+8613900002222", "TEL-1")
+    _records_person(CITIZEN, "+8613900002222", "TEL-2")
+    _records_person(ELDER, "+8613900003333", "TEL-3", valid_to=dt.date(2020, 1, 1))
+    push(partner, phone_only("p1", citizen_phone="13900002222"), phone_only("p2", citizen_phone="13900003333"))
+    assert sorted(FraudWarning.objects.values_list("citizen_key", "citizen_id_number")) == [
+        ("phone:+8613900002222", ""), ("phone:+8613900003333", "")]

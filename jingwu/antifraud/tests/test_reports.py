@@ -23,7 +23,16 @@ from jingwu.antifraud.models import (
     StopState,
     Transfer,
 )
-from jingwu.antifraud.tests.conftest import ACCOUNT_A, ACCOUNT_B, VICTIM_ID, Desk, report_input, transfer
+from jingwu.antifraud.tests.conftest import (
+    ACCOUNT_A,
+    ACCOUNT_B,
+    ACCOUNT_C,
+    ACCOUNT_D,
+    VICTIM_ID,
+    Desk,
+    report_input,
+    transfer,
+)
 from jingwu.core import services as core_services
 from jingwu.core import tokens
 from jingwu.core.models import AuditEntry, User, WorkItem, WorkItemStatus
@@ -251,6 +260,29 @@ def test_a_partner_submits_a_report_and_reads_it_back(desk: Desk, client: Client
     entry = AuditEntry.objects.filter(action="person.read").latest("id")
     assert (entry.actor, entry.object_type, entry.object_id, entry.purpose.startswith("处置电诈报案")) == (
         desk.analyst, "fraud_report", report.number, True)
+
+
+def test_the_submit_answer_lists_requests_in_the_order_the_report_shows_them(desk: Desk, client: Client) -> None:
+    # A replay after the money was chased: each request followed by those it led to, as
+    # GET /reports/{number} and the page list them (not all first hops, then all second hops).
+    auth = bearer(desk.analyst, "antifraud.reports", "read")
+    second = {"payee_account": ACCOUNT_C, "payee_bank": "CMB", "amount_fen": 1_000,
+              "transferred_at": (timezone.now() - dt.timedelta(hours=1)).isoformat()}
+    payload = body(idempotency_key="chase-order")
+    payload["transfers"].append(second)
+    assert post(client, payload, auth).status_code == 201
+    report = FraudReport.objects.get()
+    first_hop = StopPaymentRequest.objects.get(report=report, account=ACCOUNT_A)
+    StopPaymentRequest.objects.create(report=report, transfer=first_hop.transfer, parent=first_hop, hop=1,
+                                      bank="CCB", account=ACCOUNT_D, amount_fen=4_000_000, state=StopState.QUEUED,
+                                      idempotency_key="chase-order-hop-1")
+    again = post(client, payload, auth)
+    assert again.status_code == 200
+    order = [(s["account"], s["hop"]) for s in again.json()["stop_requests"]]
+    assert order == [(ACCOUNT_A, 0), (ACCOUNT_D, 1), (ACCOUNT_C, 0)]
+    core_services.purpose_set(actor=desk.analyst, text="处置电诈报案", ref_type="case", ref_id=report.number)
+    read = client.get(f"{URL}/{report.number}", headers=auth).json()
+    assert [(s["account"], s["hop"]) for s in read["stop_requests"]] == order
 
 
 def test_an_investigator_reads_the_id_number_in_full(desk: Desk, client: Client) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from jingwu.antifraud import sender, services, workflow
+from jingwu.antifraud import linking, sender, services, workflow
 from jingwu.antifraud.models import (
     AttemptOutcome,
     FraudReport,
@@ -30,6 +30,7 @@ from jingwu.antifraud.tests.conftest import (
     transfer,
 )
 from jingwu.antifraud.tests.simulator import BankSim
+from jingwu.antifraud.warning_models import LinkNode
 from jingwu.core.models import AuditEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -201,6 +202,35 @@ def test_money_that_moved_on_is_chased_hop_by_hop(desk: Desk, bank: BankSim) -> 
                  .values_list("kind", "value"))
     assert onward == {("account", ACCOUNT_B), ("account", alipay), ("account", ACCOUNT_D)}
     assert bank.stats()["stops"] == 4
+
+
+def test_reports_whose_money_met_in_an_onward_account_link_into_one_network(desk: Desk, bank: BankSim) -> None:
+    # Two victims paid different mules (A, C); both mules passed the money on to collector B,
+    # which only the banks' answers name. A third victim paid D, which kept it.
+    bank.accounts(
+        {"bank": "ICBC", "account": ACCOUNT_A, "balance_fen": 0,
+         "onward": [{"bank": "CCB", "account": ACCOUNT_B, "amount_fen": 100_000}]},
+        {"bank": "CMB", "account": ACCOUNT_C, "balance_fen": 0,
+         "onward": [{"bank": "CCB", "account": ACCOUNT_B, "amount_fen": 50_000}]},
+        {"bank": "CCB", "account": ACCOUNT_B, "balance_fen": 150_000},
+        {"bank": "CMB", "account": ACCOUNT_D, "balance_fen": 70_000},
+    )
+    alone: dict[str, list[str]] = {"phones": [], "urls": [], "apps": []}  # nothing else in common
+    first = submit(desk, transfer(ACCOUNT_A, "ICBC", 100_000), **alone)
+    second = submit(desk, transfer(ACCOUNT_C, "CMB", 50_000), **alone)
+    third = submit(desk, transfer(ACCOUNT_D, "CMB", 70_000), **alone)
+
+    assert {s.account: s.state for s in StopPaymentRequest.objects.filter(report__in=[first, second])} == {
+        ACCOUNT_A: S.MOVED_ONWARD, ACCOUNT_C: S.MOVED_ONWARD, ACCOUNT_B: S.STOPPED}
+    root = linking.network_root(first)
+    assert root is not None and linking.network_root(second) == root
+    assert linking.network_root(third) not in (None, root)
+    assert LinkNode.objects.get(key=f"account:{ACCOUNT_B}").root_id == root
+    # The network: two reports, their mules and the collector the banks named.
+    assert sorted(m.key for m in linking.network_members(root)) == sorted([
+        f"report:{first.pk}", f"report:{second.pk}", f"account:{ACCOUNT_A}", f"account:{ACCOUNT_C}",
+        f"account:{ACCOUNT_B}"])
+    assert [n["reports"] for n in linking.networks()] == [2]
 
 
 def test_chasing_stops_at_the_hop_limit_with_a_note(desk: Desk, bank: BankSim, monkeypatch: Any) -> None:

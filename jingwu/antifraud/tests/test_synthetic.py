@@ -12,8 +12,8 @@ from django.db import models
 
 from jingwu.antifraud import linking, synthetic
 from jingwu.antifraud.models import FraudReport, IdentifierSource, ReportIdentifier, StopPaymentRequest, StopState
-from jingwu.antifraud.warning_models import LinkNode, WatchListEntry
-from jingwu.core.models import UnitKind
+from jingwu.antifraud.warning_models import FraudWarning, LinkNode, Signal, SmsOutbox, WatchListEntry
+from jingwu.core.models import UnitKind, WorkItem
 from jingwu.core.tests.factories import Tree, make_tree, make_unit
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +32,10 @@ def tree(db: None) -> Tree:
 
 
 def wipe() -> None:
+    WorkItem.objects.all().delete()
+    SmsOutbox.objects.all().delete()
+    Signal.objects.all().delete()
+    FraudWarning.objects.all().delete()
     LinkNode.objects.update(root=None)
     LinkNode.objects.all().delete()
     StopPaymentRequest.objects.filter(hop=1).delete()
@@ -47,12 +51,47 @@ def test_seed_is_deterministic_idempotent_and_labelled(tree: Tree, tmp_path: Pat
     again = synthetic.fraud_seed(seed=5, rings=6, lone=5, now=NOW, directory=tmp_path / "a")
     assert again.existing and FraudReport.objects.count() == first.reports
     rows = sorted(FraudReport.objects.values_list("number", "loss_fen", "victim_id_number"))
+    warned = warnings_seen()
     wipe()
     second = synthetic.fraud_seed(seed=5, rings=6, lone=5, now=NOW, directory=tmp_path / "b")
     assert json.loads(second.ground_truth.read_text()) == truth
     assert sorted(FraudReport.objects.values_list("number", "loss_fen", "victim_id_number")) == rows
     assert (tmp_path / "a" / "antifraud-signals-seed5.jsonl").read_bytes() == (
         tmp_path / "b" / "antifraud-signals-seed5.jsonl").read_bytes()
+    assert warnings_seen() == warned
+
+
+def warnings_seen() -> list[tuple[object, ...]]:
+    return sorted(FraudWarning.objects.values_list("citizen_key", "level", "score", "opened_at", "state", "outcome",
+                                                   "report__number", "unit__code"))
+
+
+def test_the_seeded_stream_goes_through_the_engine(tree: Tree, tmp_path: Path) -> None:
+    """Warnings by level as the engine decided them; those older than `handled_after` closed with
+    the outcome the truth implies, the newer ones open with their task in the station's inbox."""
+    handled = dt.timedelta(days=20)  # the default (a week) leaves few open at this small size
+    seeded = synthetic.fraud_seed(seed=5, rings=6, lone=5, now=NOW, directory=tmp_path, handled_after=handled)
+    lines = synthetic.signals_path(5, tmp_path).read_text().splitlines()
+    assert seeded.signals == len(lines) == Signal.objects.count()
+    assert Signal.objects.filter(score__gt=0).exists()
+    by_level = {level: FraudWarning.objects.filter(level=level).count() for level in ("high", "medium", "low")}
+    assert seeded.warnings == {k: v for k, v in by_level.items() if v} and sum(by_level.values()) > 0
+    victims = {f"phone:{r.victim_phone}": r.number for r in FraudReport.objects.all()}
+    old = FraudWarning.objects.filter(opened_at__lt=NOW - handled)
+    assert old.exists() and not old.filter(state="open").exists()
+    for key, outcome, number in old.values_list("citizen_key", "outcome", "report__number"):
+        assert (outcome, number) == (("defrauded", victims[key]) if key in victims else ("dissuaded", None))
+    recent = FraudWarning.objects.filter(opened_at__gte=NOW - handled)
+    assert seeded.open_warnings == recent.filter(state="open").count() == recent.count() > 0
+    assert set(recent.values_list("level", flat=True)) >= {"medium"}
+    for warning in recent:  # each high or medium one has its task, open, at its station
+        tasks = list(WorkItem.objects.filter(source_app="antifraud", source_id=str(warning.pk), status="open")
+                     .values_list("kind", "assignee_unit_id"))
+        expected = {"high": [("antifraud.dissuade", warning.unit_id)],
+                    "medium": [("antifraud.call_96110", warning.unit_id)], "low": []}[warning.level]
+        assert tasks == expected
+    assert not WorkItem.objects.filter(source_app="antifraud", source_type="warning", status="open",
+                                       source_id__in=[str(pk) for pk in old.values_list("pk", flat=True)]).exists()
 
 
 def test_rings_share_their_accounts_and_the_bank_simulator_holds_them(tree: Tree, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
 from jingwu.core import audit
-from jingwu.core.models import AuditChainHead, AuditEntry
+from jingwu.core.models import AuditChainHead, AuditEntry, User
 from jingwu.core.tests.factories import make_tree, make_user
 
 pytestmark = pytest.mark.django_db
@@ -79,10 +79,36 @@ def test_an_entry_records_every_field() -> None:
     assert stored.at is not None and stored.at == entry.at
 
 
+def test_the_returned_entry_is_the_stored_row() -> None:
+    first = audit.record(actor=None, action="x", details={"n": 1})
+    second = audit.record(actor=None, action="y", object_id=5, details={"q": "张伟"})
+    for entry in (first, second):
+        stored = AuditEntry.objects.get(pk=entry.pk)
+        assert ({f.attname: getattr(entry, f.attname) for f in AuditEntry._meta.concrete_fields}
+                == {f.attname: getattr(stored, f.attname) for f in AuditEntry._meta.concrete_fields})
+    assert (first.prev_hash, second.prev_hash) == (audit.GENESIS_HASH, first.entry_hash)
+
+
+def test_an_entry_in_a_rolled_back_transaction_leaves_no_trace() -> None:
+    kept = audit.record(actor=None, action="kept")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit.record(actor=None, action="gone")
+        raise RuntimeError("the action failed")
+    after = audit.record(actor=None, action="after")
+    assert list(AuditEntry.objects.order_by("pk").values_list("action", flat=True)) == ["kept", "after"]
+    assert after.prev_hash == kept.entry_hash
+    head = AuditChainHead.objects.get()
+    assert (head.last_entry_id, head.last_hash, head.entries) == (after.pk, after.entry_hash, 2)
+    assert audit.verify() == audit.VerifyResult(True, 2)
+
+
 def test_the_unit_defaults_to_the_actors_home_unit() -> None:
     tree = make_tree()
     officer = make_user("wang", [("officer", tree.station_a1a)])
     assert audit.record(actor=officer, action="x").unit_code == "370102S01"
+    fresh = User.objects.get(pk=officer.pk)  # as a request loads it: the unit not with it
+    assert not User.home_unit.is_cached(fresh)
+    assert audit.record(actor=fresh, action="x").unit_code == "370102S01"
     assert audit.record(actor=None, action="x").unit_code == ""
 
 

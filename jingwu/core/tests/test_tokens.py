@@ -167,7 +167,7 @@ def test_list_shows_tokens_but_never_secrets(wang: User) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--user", "wang", "--scope", "everything", "--days", "5"],
-     "unknown scope(s): everything; known: *, antifraud.reports, antifraud.signals, citizen.open311, "
+     "unknown scope(s): everything; known: *, antifraud.lists, antifraud.reports, antifraud.signals, citizen.open311, "
      "dispatch.calls, dispatch.positions, read, records.push, safety.parcels"),
     (["--user", "nobody", "--scope", "read", "--days", "5"], "no user named 'nobody'"),
     (["--user", "wang", "--scope", "read", "--days", "0"], "days must be between 1 and 366"),

@@ -10,9 +10,10 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from jingwu.core.models import AuditEntry, User
+from jingwu.core.models import AuditEntry, UnitKind, User
 from jingwu.core.purpose import PurposeRequired
 from jingwu.core.services import ServiceError
+from jingwu.core.tests.factories import make_unit
 from jingwu.records.models import Entity
 from jingwu.records.tests.test_linking_fixture import ACCOUNT2, ID1, ID3, USCC5, Province, entity_of
 from jingwu.search import selectors, services
@@ -200,6 +201,29 @@ def test_an_entity_without_a_unit_shows_only_to_province_wide_roles(province: Pr
     county = user_with("officer_a1", "officer", province.tree.county_a1)
     assert selectors.search(county, "陈大文").total == 0
     assert hits(officer, "陈大文") == {p1}
+
+
+def test_a_province_wide_role_never_sees_or_counts_another_provinces_records(province: Province,
+                                                                             officer: User) -> None:
+    # The officer's scope admits every document until one lies in another tree; the filter a
+    # scope needs is decided afresh for each commit of the index.
+    p1, p2 = entity_of("HK1"), entity_of("HK2")
+    assert hits(officer, "陈大文") == {p1}
+    other = make_unit("320000", "江苏省公安厅", UnitKind.PROVINCE, division_code="320000")
+    Entity.objects.filter(pk=p1).update(unit=other)
+    services.index_update(doc_type="records.entity", ids=[p1])
+    found = selectors.search(officer, "陈大文")
+    assert (found.total, found.facets, found.results) == (0, [], [])
+    paged = selectors.search(officer, "泉城路", page_size=2)  # total and facets from the aggregation
+    assert (paged.total, [(f.type, f.count) for f in paged.facets]) == (4, [("person", 2), ("place", 2)])
+    assert p2 in hits(officer, "泉城路")
+    jiangsu = user_with("js_officer", "officer", other)
+    assert hits(jiangsu, "陈大文") == {p1}
+    assert hits(jiangsu, "泉城路") == {p1}
+    Entity.objects.filter(pk=p1).update(unit=province.tree.county_a1)
+    services.index_update(doc_type="records.entity", ids=[p1])
+    assert hits(officer, "陈大文") == {p1}
+    assert selectors.search(jiangsu, "陈大文").total == 0
 
 
 def test_suggestions_complete_names_and_plates_from_characters_or_pinyin(officer: User) -> None:
