@@ -2,6 +2,12 @@
 
     .venv/bin/jingwu seed --people 20000 && .venv/bin/jingwu link    # once (JINGWU_VAR_DIR, DATABASE_URL)
     .venv/bin/python bench/search_index.py                            # indexes into a temporary folder
+    .venv/bin/python bench/search_index.py --data var/e1m --out var/e1m/index-build.jsonl
+
+``--data DIR`` reads the province in DIR/jingwu.sqlite3 (a folder as ``bench/search.py``
+seeds); the indexes still go to a temporary folder, never to DIR/search.  ``ours`` runs
+the real rebuild, which writes one audit entry into that database: give it a copy, not
+a database someone else is measuring.
 
 Measured in this process one after the other, each index into a fresh folder:
 
@@ -9,11 +15,13 @@ Measured in this process one after the other, each index into a fresh folder:
   fetched and decoded, nothing built — the database's part;
 - ``build + analyse``: the documents built and analysed into Tantivy's JSON, not indexed;
 - ``raw Tantivy``: those prepared documents added to a Tantivy index with the same
-  schema and committed — the engine's part, the floor for any indexer on top of it;
+  schema and the same writer as a rebuild's (heap, threads) and committed — the engine's
+  part, the floor for any indexer on top of it;
 - ``ours, N workers``: ``index_rebuild`` as ``jingwu index rebuild --workers N`` runs it.
 
-Prints documents per second for each, ours beside raw Tantivy, and CPU seconds (this
-process and its workers): on a shared host wall time moves with other load, work does not.
+Prints documents per second for each, ours beside raw Tantivy, CPU seconds (this
+process and its workers) and CPU microseconds a document: on a shared host wall time
+moves with other load, work does not.  ``--out`` appends the figures as one JSON line.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import gc
 import json
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -60,7 +69,19 @@ def measure(label: str, run: Callable[[], int]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="worker counts to run (1 2)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="a province's folder holding jingwu.sqlite3 (default: the configured database)")
+    parser.add_argument("--out", type=Path, default=None, help="append the figures to this file as a JSON line")
     args = parser.parse_args(argv)
+    if args.data is not None:
+        database = args.data.resolve() / "jingwu.sqlite3"
+        if not database.is_file():
+            parser.error(f"--data {args.data}: no jingwu.sqlite3 there")
+        os.environ["JINGWU_VAR_DIR"] = str(args.data.resolve())
+        os.environ["DATABASE_URL"] = f"sqlite:///{database}"
+    folder = Path(tempfile.mkdtemp(prefix="jingwu-bench-index-"))
+    # Nothing of a rebuild may reach the province's own index, whatever the settings say.
+    os.environ["JINGWU_SEARCH_DIR"] = str(folder / "unused")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jingwu.settings")
     os.environ.setdefault("JINGWU_LOG_LEVEL", "ERROR")
     import django
@@ -72,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from jingwu.records.models import Entity, EntityRecord
     from jingwu.search import analysis, registry, services
-    from jingwu.search.backend import SCHEMA, PreparedDocument, prepare
+    from jingwu.search.backend import BULK_WRITER_HEAP, BULK_WRITER_THREADS, SCHEMA, PreparedDocument, prepare
 
     kind = registry.doc_type("records.entity")
     total = kind.count()
@@ -80,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print("No entities: seed and link a province first (jingwu seed --people 20000; jingwu link).")
         return 1
     batches = list(kind.all_ids())
+    load_before = os.getloadavg()
     reference_before = speed_reference()
     results = []
 
@@ -111,14 +133,12 @@ def main(argv: list[str] | None = None) -> int:
             gc.enable()
         return len(prepared)
 
-    folder = Path(tempfile.mkdtemp(prefix="jingwu-bench-index-"))
-
     def raw_tantivy() -> int:
         path = folder / "raw"
         path.mkdir()
         index = tantivy.Index(SCHEMA, path=str(path))
         analysis.register(index)
-        writer = index.writer(heap_size=128_000_000, num_threads=1)
+        writer = index.writer(heap_size=BULK_WRITER_HEAP, num_threads=BULK_WRITER_THREADS)
         for doc in prepared:
             writer.add_json(doc.json)
         writer.commit()
@@ -137,19 +157,34 @@ def main(argv: list[str] | None = None) -> int:
 
         results.append(measure(f"ours, jingwu index rebuild --workers {workers}", ours))
     reference_after = speed_reference()
+    load_after = os.getloadavg()
+    shutil.rmtree(folder, ignore_errors=True)
 
     raw = next(r for r in results if r["label"].startswith("raw"))
     print(f"Search index build: {total:,} live entities ({connection.vendor}), batches of {kind.batch_size}.")
-    print(f"{'':<44} {'documents':>10} {'wall s':>8} {'docs/s':>9} {'CPU s':>7} {'vs raw':>7}")
+    print(f"{'':<44} {'documents':>10} {'wall s':>8} {'docs/s':>9} {'CPU s':>7} {'CPU µs/doc':>10} {'vs raw':>7}")
     for r in results:
-        rate = r["documents"] / r["seconds"] if r["seconds"] else 0.0
-        ratio = f"{raw['seconds'] / r['seconds']:.2f}" if r["label"].startswith("ours") else ""
-        print(f"{r['label']:<44} {r['documents']:>10,} {r['seconds']:>8.2f} {rate:>9,.0f} {r['cpu']:>7.2f} "
-              f"{ratio:>7}")
+        r["per_second"] = r["documents"] / r["seconds"] if r["seconds"] else 0.0
+        r["cpu_us_per_doc"] = 1e6 * r["cpu"] / r["documents"] if r["documents"] else 0.0
+        r["vs_raw"] = raw["seconds"] / r["seconds"] if r["label"].startswith("ours") else None
+        ratio = f"{r['vs_raw']:.2f}" if r["vs_raw"] is not None else ""
+        print(f"{r['label']:<44} {r['documents']:>10,} {r['seconds']:>8.2f} {r['per_second']:>9,.0f} {r['cpu']:>7.2f} "
+              f"{r['cpu_us_per_doc']:>10.1f} {ratio:>7}")
     print(f"speed reference (fixed Python loop): {reference_before:.2f} s before, {reference_after:.2f} s after; "
-          f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
+          f"{os.cpu_count()} cores; load average (1, 5, 15 min) before {_loads(load_before)}, after "
+          f"{_loads(load_after)}")
     print("'vs raw' = raw Tantivy's wall time / ours: the share of the engine's own speed ours keeps.")
+    if args.out is not None:
+        record = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "entities": total,
+                  "database": connection.vendor, "load_before": load_before, "load_after": load_after,
+                  "speed_reference": [reference_before, reference_after], "results": results}
+        with args.out.open("a") as out:
+            out.write(json.dumps(record) + "\n")
     return 0
+
+
+def _loads(values: tuple[float, float, float]) -> str:
+    return " ".join(f"{v:.1f}" for v in values)
 
 
 if __name__ == "__main__":

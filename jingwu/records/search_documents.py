@@ -22,6 +22,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Final
 
 import orjson
@@ -98,6 +99,11 @@ class _Reading:
     text: tuple[str, ...]  # the fields that are text, in key order
 
 
+# Each record's shape (kind and field names in stored order) → its reading: a tuple of
+# the names is cheaper to look up than a frozenset is to build.
+_READINGS: dict[tuple[str, ...], _Reading] = {}
+
+
 @functools.lru_cache(maxsize=1024)
 def _reading(kind: str, present: frozenset[str]) -> _Reading:
     """Asked once per shape of record, from records.attributes.role() with each field
@@ -130,14 +136,21 @@ def _people(ids: Sequence[int]) -> dict[int, _Person]:
     rows = _raw(EntityRecord.objects.filter(among, kind=PERSON, record__superseded_by__isnull=True)
                 .annotate(values=Coalesce("record__fields", "record__payload", output_field=JSONField()))
                 .order_by("record_id").values_list("entity_id", "record__kind", "record__source_id", "values"))
+    readings = _READINGS
     for entity_id, kind, source_id, values in rows:
         if wanted is not None and entity_id not in wanted:
             continue
         fields = _json(values)
-        if not all(type(v) is str and v for v in fields.values()):
+        present = fields.values()
+        if "" in present or not all(map(isinstance, present, repeat(str))):
             fields = _strings(fields)
         p = out[entity_id]
-        reading = _reading(kind, frozenset(fields))
+        shape = (kind, *fields)
+        reading = readings.get(shape)
+        if reading is None:
+            if len(readings) >= 4096:
+                readings.clear()
+            reading = readings[shape] = _reading(kind, frozenset(fields))
         for target, ident, theirs in reading.values:
             value = fields[theirs]
             if target == "name":
@@ -203,7 +216,8 @@ def _keyed_field(kind: str, fname: str) -> str:
     return "text" if fname not in _NOT_OWN_TEXT and not fname.endswith("_at") else ""
 
 
-def _keyed(pk: int, kind: str, attributes: Mapping[str, Any], common: dict[str, Any]) -> registry.SearchDocument:
+def _keyed(pk: int, kind: str, attributes: Mapping[str, Any], title: str, unit_path: str,
+           date: dt.datetime | None) -> registry.SearchDocument:
     """A phone's, vehicle's, account's, organisation's or place's document, from its attributes."""
     names: list[str] = []
     identifiers: list[tuple[str, str]] = []
@@ -224,10 +238,13 @@ def _keyed(pk: int, kind: str, attributes: Mapping[str, Any], common: dict[str, 
             addresses.extend(values)
         else:
             text.extend(values)
-    title = common["title"]
-    return registry.SearchDocument(**common, names=names, identifiers=identifiers, addresses=addresses,
-                                   text=[" ".join(text)] if text else [],
-                                   suggest=[title] if kind == EntityKind.VEHICLE else [])
+    return registry.SearchDocument(ENTITY, pk, kind, title, unit_path, date, (pk,), names, identifiers, addresses,
+                                   [" ".join(text)] if text else [], (),
+                                   [title] if kind == EntityKind.VEHICLE else [])
+
+
+def _distinct(values: list[Any]) -> list[Any]:
+    return list(dict.fromkeys(values)) if len(values) > 1 else values
 
 
 def build_entities(ids: Sequence[int]) -> list[registry.SearchDocument]:
@@ -244,17 +261,20 @@ def build_entities(ids: Sequence[int]) -> list[registry.SearchDocument]:
     people = _people([pk for pk, kind, *_ in rows if kind == PERSON])
     labels = dict(EntityKind.choices)
     docs = []
+    # Entities changed together share one time: one datetime object for them all.
+    last_stamp: Any = None
+    date: dt.datetime | None = None
     for pk, kind, display_name, attributes, unit_path, updated_at in rows:
-        common: dict[str, Any] = {"doc_type": ENTITY, "id": pk, "kind": kind,
-                                  "title": display_name or f"{labels.get(kind, kind)} #{pk}",
-                                  "unit_path": unit_path or "", "date": _aware(updated_at), "entities": (pk,)}
+        title = display_name or f"{labels.get(kind, kind)} #{pk}"
+        if updated_at != last_stamp or date is None:
+            last_stamp, date = updated_at, _aware(updated_at)
         if kind != PERSON:
-            docs.append(_keyed(pk, kind, _json(attributes), common))
+            docs.append(_keyed(pk, kind, _json(attributes), title, unit_path or "", date))
             continue
         p = people.get(pk) or _Person()
-        docs.append(registry.SearchDocument(
-            **common, names=list(dict.fromkeys(p.names)), identifiers=list(dict.fromkeys(p.identifiers)),
-            addresses=list(dict.fromkeys(p.addresses)), text=p.text, births=list(dict.fromkeys(p.births))))
+        docs.append(registry.SearchDocument(ENTITY, pk, kind, title, unit_path or "", date, (pk,),
+                                            _distinct(p.names), _distinct(p.identifiers), _distinct(p.addresses),
+                                            p.text, _distinct(p.births)))
     return docs
 
 

@@ -77,6 +77,8 @@ _T2S: Final = opencc.OpenCC("t2s")
 # names than people; a source's fixed wording recurs): read each once a process.
 NAME_CACHE_MAX: Final = 200_000
 _name_cache: dict[str, NameKeys] = {}
+SIMPLIFIED_CACHE_MAX: Final = 400_000
+_simplified_cache: dict[str, str] = {}
 
 
 @functools.cache
@@ -123,14 +125,24 @@ def simplified(text: str) -> str:
 
 def simplified_many(texts: Sequence[str]) -> list[str]:
     """:func:`simplified` over many strings with one OpenCC call (a call costs far more
-    than its characters; OpenCC never converts across a newline, and tidy text has none)."""
-    tidy = [_tidy(t) for t in texts]
-    todo = [i for i, t in enumerate(tidy) if t and not t.isascii()]
-    if todo:
-        converted = str(_T2S.convert("\n".join(tidy[i] for i in todo))).split("\n")
-        for i, value in zip(todo, converted, strict=True):
+    than its characters; OpenCC never converts across a newline, and tidy text has none).
+    Each distinct string is converted once a process: record texts and addresses recur."""
+    cache = _simplified_cache
+    out = [cache.get(t) for t in texts]
+    todo = [i for i, value in enumerate(out) if value is None]
+    if not todo:
+        return out  # type: ignore[return-value]  # every one found
+    if len(cache) + len(todo) > SIMPLIFIED_CACHE_MAX:
+        cache.clear()
+    tidy = {i: _tidy(texts[i]) for i in todo}
+    convert = [i for i, t in tidy.items() if t and not t.isascii()]
+    if convert:
+        converted = str(_T2S.convert("\n".join([tidy[i] for i in convert]))).split("\n")
+        for i, value in zip(convert, converted, strict=True):
             tidy[i] = value
-    return tidy
+    for i, value in tidy.items():
+        out[i] = cache[texts[i]] = value
+    return out  # type: ignore[return-value]  # every one filled
 
 
 def han_tokens(text: str) -> list[str]:
@@ -218,7 +230,9 @@ def identifier_term(kind: str, value: str) -> str:
             result = validate_resident_id(value)
             norm = result.normalized if result.valid else clean_input(value)
     elif kind == "phone":
-        if value.startswith("+") and value.isascii() and value[1:].isdigit():
+        if len(value) == 11 and value[0] == "1" and value.isascii() and value.isdigit():  # as sources give most
+            norm = "+86" + value
+        elif value.startswith("+") and value.isascii() and value[1:].isdigit():
             norm = value
         elif (quick := _mainland_mobile(value)) is not None:
             norm = quick
@@ -267,6 +281,10 @@ class AnalysedDocument:
     suggest: list[str] = field(default_factory=list)
 
 
+# An empty field: shared by the documents that have none (nothing appends to an analysed list).
+_NONE: Final[list[str]] = []
+
+
 def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values)) if len(values) > 1 else values
 
@@ -277,36 +295,46 @@ def analyse(docs: Sequence[SearchDocument]) -> list[AnalysedDocument]:
     adds other strings (a plate)."""
     texts: list[str] = []
     for d in docs:
-        texts.extend(d.addresses)
-        texts.extend(d.text)
-        texts.extend(d.suggest)
+        texts += d.addresses
+        texts += d.text
+        texts += d.suggest
     converted = simplified_many(texts)
     keys = _name_keys([n for d in docs for n in d.names])
     pos = kpos = 0
     out = []
     for d in docs:
-        a = AnalysedDocument(d)
-        end = pos + len(d.addresses)
-        a.addresses = _unique([t for t in converted[pos:end] if t])
-        pos, end = end, end + len(d.text)
-        a.text = _unique([t for t in converted[pos:end] if t])
-        pos, end = end, end + len(d.suggest)
-        extra = [t for t in converted[pos:end] if t]
-        pos = end
-        own = [k for k in keys[kpos:kpos + len(d.names)] if k.norm]
-        kpos += len(d.names)
-        a.names = a.name_exact = _unique([k.norm for k in own])
-        a.name_pinyin = _unique([k.pinyin.replace(" ", "") for k in own if k.pinyin])
-        a.name_initials = _unique([k.initials for k in own if k.initials])
-        # Record text only (names and addresses have their own fields); the whitespace
-        # analyzer drops the spaces jieba returns.
-        a.words = " ".join([_spaced_words(t) for t in a.text]) if a.text else ""
-        a.identifiers = _unique([identifier_term(kind, value) for kind, value in d.identifiers if value])
-        a.births = _unique([t for b in d.births for t in birth_terms(b)])
-        suggest = [f"{k.norm}{SUGGEST_SEPARATOR}{k.norm}" for k in own]
-        suggest.extend(f"{k.pinyin.replace(' ', '')}{SUGGEST_SEPARATOR}{k.norm}" for k in own
-                       if k.pinyin and k.pinyin.isascii() and not k.norm.isascii())
-        suggest.extend(f"{t.casefold()}{SUGGEST_SEPARATOR}{t}" for t in ("".join(t.split()) for t in extra))
-        a.suggest = _unique(suggest)
-        out.append(a)
+        addresses = text = extra = names = pinyin = initials = identifiers = births = suggest = _NONE
+        spaced = ""
+        if n := len(d.addresses):
+            addresses = _unique([t for t in converted[pos:pos + n] if t])
+            pos += n
+        if n := len(d.text):
+            text = _unique([t for t in converted[pos:pos + n] if t])
+            pos += n
+            # Record text only (names and addresses have their own fields); the whitespace
+            # analyzer drops the spaces jieba returns.
+            if text:
+                spaced = " ".join([_spaced_words(t) for t in text])
+        if n := len(d.suggest):
+            extra = [t for t in converted[pos:pos + n] if t]
+            pos += n
+        if n := len(d.names):
+            own = [k for k in keys[kpos:kpos + n] if k.norm]
+            kpos += n
+            if own:
+                names = _unique([k.norm for k in own])
+                pinyin = _unique([k.pinyin.replace(" ", "") for k in own if k.pinyin])
+                initials = _unique([k.initials for k in own if k.initials])
+                suggest = [f"{k.norm}{SUGGEST_SEPARATOR}{k.norm}" for k in own]
+                suggest.extend(f"{k.pinyin.replace(' ', '')}{SUGGEST_SEPARATOR}{k.norm}" for k in own
+                               if k.pinyin and k.pinyin.isascii() and not k.norm.isascii())
+        if extra:
+            whole = ["".join(t.split()) for t in extra]
+            suggest = [*suggest, *(f"{t.casefold()}{SUGGEST_SEPARATOR}{t}" for t in whole)]
+        if d.identifiers:
+            identifiers = _unique([identifier_term(kind, value) for kind, value in d.identifiers if value])
+        if d.births:
+            births = _unique([t for b in d.births for t in birth_terms(b)])
+        out.append(AnalysedDocument(d, names, names, pinyin, initials, addresses, text, spaced, identifiers, births,
+                                    _unique(suggest) if suggest else _NONE))
     return out

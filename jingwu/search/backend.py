@@ -213,24 +213,39 @@ def _json_time(value: dt.datetime) -> str:
 def prepare(docs: Sequence[SearchDocument]) -> list[PreparedDocument]:
     """Analyse documents and encode them as Tantivy takes them (JSON: one call a document)."""
     out = []
+    last_date: dt.datetime | None = None
+    last_json_date = ""
     for a in analysis.analyse(docs):
         d = a.source
-        values: dict[str, Any] = {"doc_key": d.key, "doc_type": d.doc_type, "kind": d.kind, "id": d.id,
+        key = d.key
+        values: dict[str, Any] = {"doc_key": key, "doc_type": d.doc_type, "kind": d.kind, "id": d.id,
                                   "entity": list(d.entities), "unit": _unit_terms(d.unit_path),
                                   "unit_path": d.unit_path, "title": d.title}
-        if d.date is not None:
-            values["date"] = _json_time(d.date)
-        for fname, texts in (("name", a.names), ("address", a.addresses), ("body", a.text)):
-            if texts:
-                values[fname] = texts
-        for fname, terms in (("name_exact", a.name_exact), ("name_pinyin", a.name_pinyin),
-                             ("name_initials", a.name_initials), ("ident", a.identifiers), ("birth", a.births),
-                             ("suggest", a.suggest)):
-            if terms:
-                values[fname] = " ".join(terms)
+        if (date := d.date) is not None:
+            if date is not last_date:  # documents built together mostly share one (a batch's change)
+                last_date, last_json_date = date, _json_time(date)
+            values["date"] = last_json_date
+        if a.names:
+            values["name"] = a.names
+        if a.addresses:
+            values["address"] = a.addresses
+        if a.text:
+            values["body"] = a.text
+        if a.name_exact:
+            values["name_exact"] = " ".join(a.name_exact)
+        if a.name_pinyin:
+            values["name_pinyin"] = " ".join(a.name_pinyin)
+        if a.name_initials:
+            values["name_initials"] = " ".join(a.name_initials)
+        if a.identifiers:
+            values["ident"] = " ".join(a.identifiers)
+        if a.births:
+            values["birth"] = " ".join(a.births)
+        if a.suggest:
+            values["suggest"] = " ".join(a.suggest)
         if a.words:
             values["words"] = a.words
-        out.append(PreparedDocument(d.key, d.doc_type, orjson.dumps(values).decode()))
+        out.append(PreparedDocument(key, d.doc_type, orjson.dumps(values).decode()))
     return out
 
 
@@ -584,8 +599,11 @@ class TantivyBackend:
                 writer.delete_documents_by_term("doc_key", key)
             batch: list[SearchDocument] = []
             for doc in docs:
-                if isinstance(doc, PreparedDocument):
-                    added += self._add(writer, [doc], cleared)
+                if isinstance(doc, PreparedDocument):  # a rebuild's, prepared in a worker: inline, per document
+                    if doc.doc_type not in cleared:
+                        writer.delete_documents_by_term("doc_key", doc.key)
+                    writer.add_json(doc.json)
+                    added += 1
                     continue
                 batch.append(doc)
                 if len(batch) >= ANALYSE_BATCH:

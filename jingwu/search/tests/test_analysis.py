@@ -28,6 +28,9 @@ def test_traditional_characters_become_simplified_never_the_reverse() -> None:
     assert analysis.simplified("陳大文") == "陈大文"
     assert analysis.simplified("  台灣  省 ") == "台湾 省"
     assert analysis.simplified_many(["陳", "abc", "", "發展"]) == ["陈", "abc", "", "发展"]
+    # Again, each string now from the process's cache, and mixed with ones not seen yet.
+    assert analysis.simplified_many(["陳", "abc", "", "發展"]) == ["陈", "abc", "", "发展"]
+    assert analysis.simplified_many(["發展", " 臺  灣 ", "陳"]) == ["发展", "台 湾", "陈"]
     assert analysis.simplified("发") == "发"
 
 
