@@ -95,7 +95,7 @@ def test_a_second_writer_starts_only_after_the_first_commits(database: tuple[Con
     started = threading.Event()
 
     def second_writer() -> None:
-        own = ConnectionHandler({"default": dict(first.settings_dict)})["default"]
+        own: Any = ConnectionHandler({"default": dict(first.settings_dict)})["default"]
         started.set()
         _begin(own)
         events.append(f"second began holding the file lock: {own._writer_held}")
