@@ -177,9 +177,11 @@ def _resolve_citizens(batch: list[SignalIn]) -> list[SignalIn]:
 
 def signals_trusted(items: Sequence[dict[str, Any]], *, now: datetime) -> list[SignalIn]:
     """Items of a trusted in-process source (the seed), each naming its "partner" and its
-    "station": checked as a partner's batch is, without a partner account."""
+    "station": checked as a partner's batch is, without a partner account, and keyed the
+    same way (a phone alone by the ID number behind it)."""
     units = {u.code: u.pk for u in Unit.objects.filter(code__in={str(i.get("station") or "") for i in items})}
-    return [_check_one(item, f"signals[{n}]", str(item["partner"]), units, None, now) for n, item in enumerate(items)]
+    return _resolve_citizens([_check_one(item, f"signals[{n}]", str(item["partner"]), units, None, now)
+                              for n, item in enumerate(items)])
 
 
 def _check_one(item: dict[str, Any], where: str, partner: str, units: dict[str, int], home: int | None,
@@ -288,13 +290,19 @@ def watchlist_changed() -> None:
     ListVersion.objects.update_or_create(pk=1, defaults={"token": uuid.uuid4().hex, "changed_at": timezone.now()})
 
 
-def _engine_state() -> _EngineCache:
+_TOKEN_SQL: Final = "SELECT token FROM {table} WHERE id = 1"
+_UNREAD: Final = object()
+
+
+def _engine_state(token: Any = _UNREAD) -> _EngineCache:
+    """The engine cache, reloaded when the list-version `token` changed (read here unless
+    the caller read it already, in the batch's first statement)."""
     global _engine
-    with connection.cursor() as cursor:  # once per batch: the raw row, not the ORM's query building
-        cursor.execute(f"SELECT token FROM {connection.ops.quote_name(ListVersion._meta.db_table)} "  # noqa: S608
-                       "WHERE id = 1")
-        row = cursor.fetchone()
-    token = row[0] if row else None
+    if token is _UNREAD:
+        with connection.cursor() as cursor:  # once per batch: the raw row, not the ORM's query building
+            cursor.execute(_TOKEN_SQL.format(table=connection.ops.quote_name(ListVersion._meta.db_table)))
+            row = cursor.fetchone()
+        token = row[0] if row else None
     with _engine_lock:
         if token is None or token != _engine.token or time.monotonic() - _engine.loaded > LIST_CACHE_SECONDS:
             expiry: dict[tuple[str, str], list[datetime | None]] = {}
@@ -333,35 +341,60 @@ class _Windows:
 
     __slots__ = ("account_seen", "citizen_times")
 
-    def __init__(self, batch: list[SignalIn], compiled: rules.Compiled) -> None:
+    def __init__(self, batch: list[SignalIn], compiled: rules.Compiled,
+                 rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None = None) -> None:
+        """`rows`: the citizen and account rows (_Windows.queries), when the caller read them
+        already; else they are read here."""
         self.citizen_times: dict[str, list[datetime]] = {}
         self.account_seen: dict[str, list[tuple[datetime, str]]] = {}
+        from_time = _from_db_time_adapter()
+        if rows is None:
+            citizen_q, account_q = _Windows.queries(batch, compiled)
+            rows = ([*_select(citizen_q[0], citizen_q[1] or [], citizen_q[2])] if citizen_q else [],
+                    [*_select(account_q[0], account_q[1] or [], account_q[2])] if account_q else [])
+        for key, at, _none in rows[0]:
+            self.citizen_times.setdefault(key, []).append(from_time(at))
+        for account, at, key in rows[1]:
+            self.account_seen.setdefault(account, []).append((from_time(at), key))
+
+    @staticmethod
+    def queries(batch: list[SignalIn], compiled: rules.Compiled) -> tuple[_Query | None, _Query | None]:
+        """The (sql, values, before) of the citizen and of the account windows (_select's
+        arguments); None when the rules have no such window or the batch no account."""
         first = min(s.occurred_at for s in batch)
-        to_time, from_time = _db_time_adapter(), _from_db_time_adapter()
+        to_time = _db_time_adapter()
         table = connection.ops.quote_name(Signal._meta.db_table)
+        citizen: _Query | None = None
+        account: _Query | None = None
         if compiled.citizen_seconds:
-            keys = list({s.citizen_key for s in batch})
-            for key, at in _select(f"SELECT citizen_key, occurred_at FROM {table} WHERE score > 0 "  # noqa: S608
-                                   "AND occurred_at > %s AND citizen_key", keys,
-                                   [to_time(first - timedelta(seconds=compiled.citizen_seconds))]):
-                self.citizen_times.setdefault(key, []).append(from_time(at))
+            citizen = (f"SELECT citizen_key, occurred_at, NULL FROM {table} WHERE score > 0 "  # noqa: S608
+                       "AND occurred_at > %s AND citizen_key",
+                       list({s.citizen_key for s in batch} | {f"phone:{s.citizen_phone}" for s in batch
+                                                              if s.citizen_id_number and s.citizen_phone}),
+                       [to_time(first - timedelta(seconds=compiled.citizen_seconds))])
         accounts = list({s.account for s in batch if s.account})
         if compiled.account_seconds and accounts:
-            for account, at, key in _select(
-                    # Spelled as the partial index's condition, or SQLite does not use the index.
-                    f"SELECT account, occurred_at, citizen_key FROM {table} WHERE NOT (account = '') "  # noqa: S608
-                    "AND occurred_at > %s AND account", accounts,
-                    [to_time(first - timedelta(seconds=compiled.account_seconds))]):
-                self.account_seen.setdefault(account, []).append((from_time(at), key))
+            # Spelled as the partial index's condition, or SQLite does not use the index.
+            account = (f"SELECT account, occurred_at, citizen_key FROM {table} WHERE NOT (account = '') "  # noqa: S608
+                       "AND occurred_at > %s AND account", accounts,
+                       [to_time(first - timedelta(seconds=compiled.account_seconds))])
+        return citizen, account
+
+    def _times(self, signal: SignalIn) -> Iterable[datetime]:
+        # A signal naming an ID number and a phone is the phone's citizen too (as the warning
+        # takeover has it): its windows count what was stored under the phone alone.
+        yield from self.citizen_times.get(signal.citizen_key, ())
+        if signal.citizen_id_number and signal.citizen_phone:
+            yield from self.citizen_times.get(f"phone:{signal.citizen_phone}", ())
 
     def scored_ever(self, signal: SignalIn) -> int:
-        return len(self.citizen_times.get(signal.citizen_key, ()))
+        return sum(1 for _t in self._times(signal))
 
     def citizen_count(self, signal: SignalIn, seconds: int, listed: bool) -> int:
         # The citizen's earlier signals that hit something, plus this one when it does.
         at = signal.occurred_at
         since = at - timedelta(seconds=seconds)
-        return sum(1 for t in self.citizen_times.get(signal.citizen_key, ()) if since < t <= at) + listed
+        return sum(1 for t in self._times(signal) if since < t <= at) + listed
 
     def account_count(self, signal: SignalIn, seconds: int) -> int:
         at = signal.occurred_at
@@ -402,8 +435,27 @@ def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> 
     decisions = _Decisions()
     with transaction.atomic():
         table = connection.ops.quote_name(Signal._meta.db_table)
-        done = {m for (m,) in _select(f"SELECT message_id FROM {table} WHERE message_id",  # noqa: S608
-                                      [s.message_id for s in batch])}
+        done_q: _Query = (f"SELECT message_id, NULL, NULL FROM {table} WHERE message_id",  # noqa: S608
+                          [s.message_id for s in batch], [])
+        window_rows = None
+        cached = _engine.compiled
+        if connection.vendor == "postgresql" and cached is not None and batch:
+            # One round trip for the batch's reads: the ids already processed, the list
+            # version, and the windows of the whole batch (the skipped ids' extra rows are
+            # outside every fresh signal's window or of a key no fresh signal has).
+            token_sql = _TOKEN_SQL.format(table=connection.ops.quote_name(ListVersion._meta.db_table))
+            parts = [(0, done_q), (2, (token_sql.replace("SELECT token", "SELECT token, NULL, NULL"), None, []))]
+            parts += [(n, q) for n, q in enumerate(_Windows.queries(batch, cached), start=3) if q is not None]
+            tagged: dict[int, list[tuple[Any, ...]]] = {n: [] for n, _q in parts}
+            for n, *row in _select_union(parts):
+                tagged[n].append(tuple(row))
+            done = {m for m, _a, _b in tagged[0]}
+            engine = _engine_state(tagged[2][0][0] if tagged[2] else None)
+            if engine.compiled is cached:
+                window_rows = (tagged.get(3, []), tagged.get(4, []))
+        else:
+            done = {m for m, _a, _b in _select(done_q[0], [s.message_id for s in batch])}
+            engine = _engine_state()
         fresh = []
         for signal in batch:
             if signal.message_id in done:
@@ -413,11 +465,10 @@ def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> 
                 fresh.append(signal)
         if not fresh:
             return result
-        engine = _engine_state()
         compiled = engine.compiled
         assert compiled is not None
         lists = engine.expiry
-        windows = _Windows(fresh, compiled)
+        windows = _Windows(fresh, compiled, window_rows)
         scored: list[_Scored] = []
         no_hits: list[dict[str, Any]] = []
         for signal in fresh:
@@ -601,6 +652,9 @@ def _sqlite_time(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(" ")
 
 
+_Query = tuple[str, list[Any] | None, Sequence[Any]]
+
+
 def _select(sql: str, values: list[Any], before: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Raw rows of `sql`, which ends with the column the `values` are looked up in (the ORM
     spends more preparing a 500-value IN list than the database spends answering it)."""
@@ -609,6 +663,19 @@ def _select(sql: str, values: list[Any], before: Sequence[Any] = ()) -> list[tup
             cursor.execute(f"{sql} = ANY(%s)", [*before, values])
         else:
             cursor.execute(f"{sql} IN ({', '.join(['%s'] * len(values))})", [*before, *values])
+        return cursor.fetchall()
+
+
+def _select_union(parts: list[tuple[int, _Query]]) -> list[tuple[Any, ...]]:
+    """PostgreSQL: several _select queries of three columns in one statement, each row
+    tagged with its query's number (values None: the query looks nothing up)."""
+    sql, params = [], []
+    for n, (query, values, before) in parts:
+        sql.append(f"SELECT {int(n)}, a::text, b::timestamptz, c::text FROM "  # noqa: S608 (our queries)
+                   f"({query}{' = ANY(%s)' if values is not None else ''}) AS q{int(n)}(a, b, c)")
+        params += [*before, *([values] if values is not None else [])]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(sql), params)
         return cursor.fetchall()
 
 
@@ -663,20 +730,28 @@ def _insert_signals(scored: list[_Scored], now: datetime) -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
+# Up to this many rows PostgreSQL takes one multi-row INSERT (the single decision's path).
+COPY_FROM_ROWS: Final = 20
+
+
 def _insert_rows(table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
     """SQLite: executemany (its C loop is the fast path). PostgreSQL: COPY, whose rows
-    psycopg adapts in C (a multi-row INSERT spends its time parsing placeholders)."""
+    psycopg adapts in C (a long multi-row INSERT spends its time parsing placeholders)."""
     if not rows:
         return
     quote = connection.ops.quote_name
     names = ", ".join(quote(c) for c in columns)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and len(rows) > COPY_FROM_ROWS:
             with cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
         one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        if connection.vendor == "postgresql":  # a few rows: one INSERT is one round trip, COPY is three
+            cursor.execute(f"INSERT INTO {quote(table)} ({names}) VALUES {', '.join([one] * len(rows))}",  # noqa: S608
+                           [v for row in rows for v in row])
+            return
         cursor.executemany(f"INSERT INTO {quote(table)} ({names}) VALUES {one}", rows)  # noqa: S608 (our names)
 
 

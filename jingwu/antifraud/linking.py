@@ -111,18 +111,43 @@ def link_signals(signals: Sequence[Signal]) -> None:
     table, key_column = connection.ops.quote_name(LinkNode._meta.db_table), connection.ops.quote_name("key")
     with transaction.atomic(savepoint=False):
         wanted = set(owners) | {key for _own, key in edges}
-        root_of: dict[str, int] = dict(_rows(f"SELECT {key_column}, root_id FROM {table} WHERE {key_column}",  # noqa: S608
-                                             sorted(wanted)))
+        postgres = connection.vendor == "postgresql"
+        size: dict[int, int] | None = None
+        if postgres:
+            # The nodes and their roots, locked, in one round trip; a root absorbed meanwhile
+            # (its root_id no longer itself) sends us to _locked_roots, which follows it.
+            found = _rows(f"SELECT n.{key_column}, n.root_id, r.root_id, r.size FROM {table} AS n "  # noqa: S608
+                          f"JOIN {table} AS r ON r.id = n.root_id WHERE n.{key_column}", sorted(wanted),
+                          " FOR UPDATE OF r")
+            root_of: dict[str, int] = {key: root for key, root, _r, _s in found}
+            if all(root == again for _k, root, again, _s in found):
+                size = {root: n for _k, root, _r, n in found}
+        else:
+            root_of = dict(_rows(f"SELECT {key_column}, root_id FROM {table} WHERE {key_column}",  # noqa: S608
+                                 sorted(wanted)))
         new = sorted(wanted - set(root_of))
         if new:
             with connection.cursor() as cursor:
-                cursor.execute(f"INSERT INTO {table} ({key_column}, size, signal_id) VALUES "  # noqa: S608
-                               f"{', '.join(['(%s, 1, %s)'] * len(new))} RETURNING id, {key_column}",
-                               [v for k in new for v in (k, owners[k].pk if k in owners else None)])
-                created = {key: pk for pk, key in cursor.fetchall()}
-            _rows(f"UPDATE {table} SET root_id = id WHERE id", list(created.values()))  # noqa: S608
+                if postgres:  # each new node its own root, in the INSERT itself
+                    sequence = f"pg_get_serial_sequence('{LinkNode._meta.db_table}', 'id')"
+                    cursor.execute(f"INSERT INTO {table} (id, {key_column}, size, signal_id, root_id) "  # noqa: S608
+                                   f"SELECT x.n, x.k, 1, x.s, x.n FROM (SELECT nextval({sequence}) AS n, u.k, u.s "
+                                   "FROM unnest(%s::text[], %s::bigint[]) WITH ORDINALITY AS u(k, s, o) "
+                                   f"ORDER BY u.o) AS x RETURNING id, {key_column}",
+                                   [new, [owners[k].pk if k in owners else None for k in new]])
+                    created = {key: pk for pk, key in cursor.fetchall()}
+                else:
+                    cursor.execute(f"INSERT INTO {table} ({key_column}, size, signal_id) VALUES "  # noqa: S608
+                                   f"{', '.join(['(%s, 1, %s)'] * len(new))} RETURNING id, {key_column}",
+                                   [v for k in new for v in (k, owners[k].pk if k in owners else None)])
+                    created = {key: pk for pk, key in cursor.fetchall()}
+            if not postgres:
+                _rows(f"UPDATE {table} SET root_id = id WHERE id", list(created.values()))  # noqa: S608
             root_of.update(created)
-        size = _locked_roots(root_of)
+            if size is not None:
+                size.update({pk: 1 for pk in created.values()})
+        if size is None:
+            size = _locked_roots(root_of)
         parent = {r: r for r in size}
 
         def find(r: int) -> int:
@@ -141,8 +166,16 @@ def link_signals(signals: Sequence[Signal]) -> None:
         for r in parent:
             if find(r) != r:
                 absorbed.setdefault(find(r), []).append(r)
-        if absorbed:  # one prepared statement each, run for every joined network (no ORM per network)
-            table = connection.ops.quote_name(LinkNode._meta.db_table)
+        if absorbed and postgres:  # the relabelling and the sizes in one statement
+            with connection.cursor() as cursor:
+                pairs = [(big, small) for big, smaller in absorbed.items() for small in smaller]
+                cursor.execute(f"WITH moved AS (UPDATE {table} AS t SET root_id = v.big "  # noqa: S608
+                               "FROM unnest(%s::bigint[], %s::bigint[]) AS v(big, small) WHERE t.root_id = v.small) "
+                               f"UPDATE {table} AS t SET size = v.size FROM unnest(%s::bigint[], %s::bigint[]) "
+                               "AS v(id, size) WHERE t.id = v.id",
+                               [[b for b, _s in pairs], [s for _b, s in pairs], list(absorbed),
+                                [size[big] for big in absorbed]])
+        elif absorbed:  # one prepared statement each, run for every joined network (no ORM per network)
             with connection.cursor() as cursor:
                 cursor.executemany(f"UPDATE {table} SET root_id = %s WHERE root_id = %s",  # noqa: S608
                                    [(big, small) for big, smaller in absorbed.items() for small in smaller])

@@ -541,6 +541,18 @@ def test_a_phone_warning_is_taken_over_when_a_signal_names_the_phone_with_an_id_
     assert Signal.objects.get(message_id="CMCC:p3").citizen_key == f"id:{CITIZEN}"
 
 
+def test_after_a_takeover_the_phones_signals_count_in_the_id_numbers_window(desk: Desk, partner: User,
+                                                                           listed: None) -> None:
+    visit: dict[str, Any] = {"kind": "url_visit", "counterpart": FRAUD_URL}
+    push(partner, phone_only("p1", at=NOW - dt.timedelta(minutes=30), **visit),
+         phone_only("p2", at=NOW - dt.timedelta(minutes=20), **visit))
+    assert (reasons(FraudWarning.objects.get()), FraudWarning.objects.get().level) == (["list_url"], "low")
+    push(partner, item("s3", **visit))  # the third in the hour, the first with the ID number
+    w = FraudWarning.objects.get()
+    assert (w.citizen_key, w.signal_count, reasons(w), w.level) == (f"id:{CITIZEN}", 3,
+                                                                    ["citizen_burst", "list_url"], "medium")
+
+
 def test_a_phone_alone_adds_to_the_open_warning_of_the_id_number_behind_it(desk: Desk, partner: User,
                                                                              listed: None) -> None:
     push(partner, item("s1", kind="url_visit", counterpart=FRAUD_URL))
@@ -582,6 +594,21 @@ def test_the_records_name_the_person_behind_a_phone(desk: Desk, partner: User, l
                                                                "medium")
     push(partner, item("s2", citizen=ELDER, citizen_phone="", kind="url_visit", counterpart=FRAUD_URL))
     assert (FraudWarning.objects.count(), warning_of(ELDER).signal_count) == (1, 2)
+
+
+def test_the_seeds_trusted_path_keys_a_phone_as_the_partners_path_does(desk: Desk, partner: User,
+                                                                         listed: None) -> None:
+    _records_person(ELDER, "+8613900002222", "TEL-1")
+    trusted = early_warning.signals_trusted(
+        [{**phone_only("t1", citizen_phone="13900002222"), "partner": "SEED"},
+         {**phone_only("t2", citizen_phone="13900004444"), "partner": "SEED"}], now=NOW)
+    checked = signals_check(actor=partner, partner="CMCC", now=NOW,
+                            items=[phone_only("t1", citizen_phone="13900002222"),
+                                   phone_only("t2", citizen_phone="13900004444")])
+    assert [(s.message_id, s.citizen_key, s.citizen_id_number, s.birth_date) for s in trusted] == [
+        ("SEED:t1", f"id:{ELDER}", ELDER, dt.date(1950, 3, 1)), ("SEED:t2", "phone:+8613900004444", "", None)]
+    assert [(s.citizen_key, s.citizen_id_number, s.birth_date) for s in checked] == [
+        (s.citizen_key, s.citizen_id_number, s.birth_date) for s in trusted]
 
 
 def test_a_phone_two_people_use_or_a_relation_that_ended_names_nobody(desk: Desk, partner: User,
