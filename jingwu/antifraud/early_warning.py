@@ -491,8 +491,8 @@ def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> 
                 scored.append(_Scored(signal, 0, no_hits))
         hit = [s for s in scored if s.hits]
         if hit:
-            _warn(hit, compiled, now, actor, result, decisions)
-        ids = _insert_signals(scored, now)
+            pending = _warn(hit, compiled, now, actor, result, decisions)
+        ids = _insert_signals(scored, now, pending if hit else None)
         if hit:
             from jingwu.antifraud import linking
 
@@ -514,7 +514,7 @@ def _process_batch(batch: list[SignalIn], actor: User | None, now: datetime) -> 
 
 
 def _warn(hit: list[_Scored], compiled: rules.Compiled, now: datetime, actor: User | None,
-          result: Processed, decisions: _Decisions) -> None:
+          result: Processed, decisions: _Decisions) -> tuple[str, Sequence[Any]] | None:
     """Open or add to each citizen's warning, signal by signal in order, in memory; then write
     the warnings and the tasks of every level handed out (a raise replaces the lower task).
     A warning a phone alone opened is the same citizen's when a signal names that phone with
@@ -588,12 +588,16 @@ def _warn(hit: list[_Scored], compiled: rules.Compiled, now: datetime, actor: Us
     changed = [(w.score, reasons_field.get_db_prep_value(w.reasons, connection), w.signal_count,
                 to_time(w.last_signal_at), w.level, to_time(w.due_at) if w.due_at else None, w.citizen_key,
                 w.citizen_id_number, w.citizen_phone, w.pk) for w in touched.values() if w.pk in existing]
+    pending: tuple[str, Sequence[Any]] | None = None
     with connection.cursor() as cursor:  # a few rows: plain UPDATEs beat bulk_update's CASE per column
-        if len(changed) == 1:  # the single decision: psycopg's executemany sets up a pipeline first
+        if len(changed) == 1 and connection.vendor == "postgresql":
+            pending = (update, changed[0])  # the single decision: it goes with the signals' insert
+        elif len(changed) == 1:  # psycopg's executemany sets up a pipeline first
             cursor.execute(update, changed[0])
         elif changed:
             cursor.executemany(update, changed)
     _hand_out([(w, handed[id(w)]) for w in touched.values() if id(w) in handed], existing, now, actor, decisions)
+    return pending
 
 
 def _warning_url(warning: FraudWarning) -> str:
@@ -707,7 +711,8 @@ def _db_time_adapter() -> Callable[[datetime], Any]:
     return lambda value: value
 
 
-def _insert_signals(scored: list[_Scored], now: datetime) -> dict[str, int]:
+def _insert_signals(scored: list[_Scored], now: datetime,
+                    pending: tuple[str, Sequence[Any]] | None = None) -> dict[str, int]:
     """Every signal is kept (partners' evidence, and the account windows count quiet transfers);
     the ORM's per-object work is skipped: values are adapted once per column kind. Returns the
     row ids of the signals that hit (the links name them)."""
@@ -729,13 +734,16 @@ def _insert_signals(scored: list[_Scored], now: datetime) -> dict[str, int]:
     _insert_rows(Signal._meta.db_table, _SIGNAL_COLUMNS, rows)
     if not hit_rows:
         return {}
-    # The few that hit: one INSERT … RETURNING gives the ids the links name.
+    # The few that hit: one INSERT … RETURNING gives the ids the links name; `pending` (the
+    # single decision's warning UPDATE, PostgreSQL) rides along as a CTE: one round trip.
     quote = connection.ops.quote_name
     one = "(" + ", ".join(["%s"] * len(_SIGNAL_COLUMNS)) + ")"
+    head, params = (f"WITH w AS ({pending[0]}) ", [*pending[1]]) if pending else ("", [])
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {quote(Signal._meta.db_table)} ({', '.join(quote(c) for c in _SIGNAL_COLUMNS)}) "  # noqa: S608
+        cursor.execute(f"{head}INSERT INTO {quote(Signal._meta.db_table)} "  # noqa: S608
+                       f"({', '.join(quote(c) for c in _SIGNAL_COLUMNS)}) "
                        f"VALUES {', '.join([one] * len(hit_rows))} RETURNING message_id, id",
-                       [v for row in hit_rows for v in row])
+                       [*params, *(v for row in hit_rows for v in row)])
         return dict(cursor.fetchall())
 
 
