@@ -15,6 +15,7 @@ from ninja import Field, Router, Schema, Status
 from jingwu.antifraud import selectors, services
 from jingwu.antifraud.banks import bank_name
 from jingwu.antifraud.models import FraudReport, ReportChannel, StopPaymentRequest
+from jingwu.core.api import ErrorOut
 from jingwu.core.api_auth import BearerTokenAuth, SessionAuth
 from jingwu.core.models import Unit, User
 from jingwu.core.services import ServiceError
@@ -24,12 +25,6 @@ router = Router(tags=["antifraud"])
 # Submitting needs a token scoped "antifraud.reports" (reading back needs "read", as elsewhere);
 # the user behind the token must also hold FRAUD_REPORT over the taking unit.
 SUBMIT_AUTH = [BearerTokenAuth(scope="antifraud.reports"), SessionAuth()]
-
-
-class ErrorOut(Schema):
-    detail: str
-    field: str = ""
-    code: str
 
 
 class TransferIn(Schema):

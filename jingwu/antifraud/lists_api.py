@@ -15,18 +15,13 @@ from ninja import Field, Query, Router, Schema, Status
 
 from jingwu.antifraud import watchlists
 from jingwu.antifraud.warning_models import WatchListEntry
+from jingwu.core.api import ErrorOut
 from jingwu.core.api_auth import BearerTokenAuth, SessionAuth
 from jingwu.core.models import User
 
 router = Router(tags=["antifraud"])
 READ_AUTH = [BearerTokenAuth(scope="read"), SessionAuth()]
 WRITE_AUTH = [BearerTokenAuth(scope="antifraud.lists"), SessionAuth()]
-
-
-class ErrorOut(Schema):
-    detail: str
-    field: str = ""
-    code: str
 
 
 class RowErrorOut(Schema):

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 
 from jingwu.antifraud import early_warning, streams
+from jingwu.core.api import ErrorOut
 from jingwu.core.api_auth import BearerTokenAuth, SessionAuth
 from jingwu.core.models import User
 
@@ -23,12 +24,6 @@ log = logging.getLogger(__name__)
 
 # Pushing needs a token scoped "antifraud.signals" whose user holds WARNING_SIGNAL_PUSH (partner role).
 PUSH_AUTH = [BearerTokenAuth(scope="antifraud.signals"), SessionAuth()]
-
-
-class ErrorOut(Schema):
-    detail: str
-    field: str = ""
-    code: str
 
 
 class SignalItemIn(Schema):

@@ -16,18 +16,13 @@ from jingwu.cases import categories, documents, selectors, services
 from jingwu.cases.models import Case, CaseDocument, CaseTask, LegalReview
 from jingwu.cases.workflow import WORKFLOWS, Document
 from jingwu.core.access import Action
+from jingwu.core.api import ErrorOut
 from jingwu.core.models import User
 
 router = Router(tags=["cases"])
 M = TypeVar("M")
 MAX_ID = 2**63 - 1
 PAGE_SIZE = 50
-
-
-class ErrorOut(Schema):
-    detail: str
-    code: str
-    field: str = ""
 
 
 class PartyInSchema(Schema):

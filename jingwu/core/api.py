@@ -8,6 +8,15 @@ from jingwu.core import access
 router = Router(tags=["core"])
 
 
+class ErrorOut(Schema):
+    """The structured error an API answers bad input with (jingwu/api.py's handlers): what is
+    wrong, the field at fault (empty when the request as a whole is), a code."""
+
+    detail: str
+    field: str = ""
+    code: str
+
+
 class RoleOut(Schema):
     role: str
     unit_code: str

@@ -19,6 +19,7 @@ from ninja import Field, Path, Query, Router, Schema, Status
 
 from jingwu.core import access
 from jingwu.core.access import Action
+from jingwu.core.api import ErrorOut
 from jingwu.core.api_auth import BearerTokenAuth, SessionAuth
 from jingwu.core.models import Unit, User
 from jingwu.core.services import ServiceError
@@ -33,12 +34,6 @@ POSITIONS_AUTH = [BearerTokenAuth(scope="dispatch.positions"), SessionAuth()]
 MAX_ID = 2**63 - 1
 MAX_LIST = 200
 _ID = Path(..., ge=1, le=MAX_ID)  # a database id is a signed 64-bit integer
-
-
-class ErrorOut(Schema):
-    detail: str
-    field: str = ""
-    code: str
 
 
 class SuggestionOut(Schema):

@@ -16,6 +16,7 @@ from ninja import Field, Router, Schema, Status
 
 from jingwu.core import access
 from jingwu.core.access import Action
+from jingwu.core.api import ErrorOut
 from jingwu.core.api_auth import BearerTokenAuth, SessionAuth
 from jingwu.core.models import User
 from jingwu.records import selectors, services
@@ -76,12 +77,6 @@ class BatchOut(Schema):
     replayed: bool = Field(False, description="true when this idempotency key was seen before: nothing was written")
     issues: list[IssueOut]
     issues_truncated: bool
-
-
-class ErrorOut(Schema):
-    detail: str
-    field: str = ""
-    code: str
 
 
 def _report(batch: ImportBatch, *, replayed: bool = False) -> BatchOut:
