@@ -350,14 +350,14 @@ def ruleset_rule_save(*, actor: User, draft: RuleSet, index: int | None, rule: d
     with transaction.atomic():
         locked = _locked_draft(draft)
         rows = list(locked.rules.get("rules", []))
+        before = None
         if index is None:
             rows.append(rule)
             index = len(rows) - 1
         elif not 0 <= index < len(rows):
             raise ServiceError(_("没有第 %(n)s 条规则") % {"n": index + 1}, field="index")
         else:
-            rows[index] = rule
-        before = locked.rules.get("rules", [])[index] if index < len(locked.rules.get("rules", [])) else None
+            before, rows[index] = rows[index], rule
         return _save_draft(actor, locked, {**locked.rules, "rules": rows}, "antifraud.ruleset_rule_save",
                            {"index": index, "rule": rule, "before": before})
 

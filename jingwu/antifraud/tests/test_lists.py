@@ -252,6 +252,9 @@ def test_a_draft_is_edited_row_by_row_with_checks_then_published_and_the_engine_
     assert RuleSet.objects.get(version=2).rules["rules"] == rules.DEFAULT_RULES["rules"]  # nothing kept
     watchlists.ruleset_rule_save(actor=desk.analyst, draft=draft, index=index,
                                  rule={"id": "list_phone", "kind": "list_hit", "list": "phone", "weight": 90})
+    saved = AuditEntry.objects.get(action="antifraud.ruleset_rule_save")
+    assert saved.details == {"index": index, "before": rules.DEFAULT_RULES["rules"][index],
+                             "rule": {"id": "list_phone", "kind": "list_hit", "list": "phone", "weight": 90}}
     push(partner, item("draft", citizen=SECOND), now=NOW)
     assert FraudWarning.objects.get(citizen_key=f"id:{SECOND}").rule_version == 1  # drafts decide nothing
 
